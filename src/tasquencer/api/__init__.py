@@ -1,0 +1,1 @@
+"""The per-version API facade, read queries and the records they return."""

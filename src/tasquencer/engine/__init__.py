@@ -1,0 +1,1 @@
+"""Runtime elements bound to storage: workflows, tasks, work items, policies, activities."""

@@ -1,0 +1,529 @@
+"""The `ctx` objects handed to activities, actions, policies and routers.
+
+All share the transaction's services (`ctx.db`, `ctx.scheduler`, `ctx.now()`), `is_internal`,
+`execution_mode` and `register_scheduled`, which ties a job to the element's lifecycle where
+that lifecycle allows it (SEMANTICS.md §10, §17.10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tasquencer.errors import (
+    RegisterScheduledNotAllowedError,
+    TasquencerError,
+    WorkItemAutoTriggerAlreadySetError,
+)
+
+if TYPE_CHECKING:
+    from tasquencer.engine.execution import Execution, ExecutionMode
+    from tasquencer.engine.routing import RouteBuilder
+
+Path = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowInfo:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    name: str
+    generation: int
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ParentInfo:
+    """`ctx.parent`: the workflow an element lives in and, for work items and child
+    workflows, the task that owns it."""
+
+    workflow: WorkflowInfo
+    task: TaskInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStats:
+    """Counts of one task generation's children (work items or child workflows) by state."""
+
+    total: int
+    initialized: int
+    started: int
+    completed: int
+    failed: int
+    canceled: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    prev_state: str
+    next_state: str
+
+
+class ScheduleScope:
+    """Where `register_scheduled` ties jobs to, or why it may not."""
+
+    __slots__ = ("_key", "refusal")
+
+    def __init__(self, key: Callable[[], str] | None, refusal: str = "") -> None:
+        self._key = key
+        self.refusal = refusal
+
+    @classmethod
+    def refused(cls, where: str) -> ScheduleScope:
+        return cls(
+            None,
+            f"register_scheduled is not available in {where}: the element is being torn "
+            "down, so a job tied to it would be canceled at once. Schedule the job with "
+            "ctx.scheduler.run_after(...) / run_at(...) directly; such jobs outlive the element.",
+        )
+
+    def key(self) -> str:
+        if self._key is None:
+            raise RegisterScheduledNotAllowedError(self.refusal)
+        return self._key()
+
+
+class Context:
+    """What every context offers."""
+
+    __slots__ = ("_ex", "_scope", "is_internal")
+
+    def __init__(self, ex: Execution, is_internal: bool, scope: ScheduleScope) -> None:
+        self._ex = ex
+        self.is_internal = is_internal
+        self._scope = scope
+
+    @property
+    def db(self) -> Any:
+        """The SQLAlchemy `Session` of the running transaction."""
+        return self._ex.services.session
+
+    @property
+    def scheduler(self) -> Any:
+        return self._ex.services.scheduler
+
+    @property
+    def execution_mode(self) -> ExecutionMode:
+        return self._ex.execution_mode
+
+    def now(self) -> datetime:
+        """The app clock's time (timezone-aware UTC)."""
+        return self._ex.now()
+
+    def register_scheduled(self, job_id: str) -> str:
+        """Tie a job to this element: it is canceled when the element is torn down."""
+        if not isinstance(job_id, str):
+            raise TypeError(f"register_scheduled expects a job id (str), got {job_id!r}")
+        self._ex.services.jobs.register(self._scope.key(), job_id)
+        return job_id
+
+
+class WorkflowContext(Context):
+    """Workflow activities: `ctx.workflow.id/name`, `ctx.parent` (None for a root)."""
+
+    __slots__ = ("parent", "workflow")
+
+    def __init__(
+        self,
+        ex: Execution,
+        is_internal: bool,
+        scope: ScheduleScope,
+        workflow: Any,
+        parent: ParentInfo | None,
+    ) -> None:
+        super().__init__(ex, is_internal, scope)
+        self.workflow = workflow
+        self.parent = parent
+
+
+class WorkflowInitializer:
+    """`ctx.workflow` in a workflow's initialize action."""
+
+    __slots__ = ("_create", "name")
+
+    def __init__(self, name: str, create: Callable[[], str]) -> None:
+        self.name = name
+        self._create = create
+
+    def initialize(self) -> str:
+        """Create the workflow now (idempotent) and return its id."""
+        return self._create()
+
+    @property
+    def id(self) -> str:
+        return self._create()
+
+
+class WorkflowCanceler:
+    """`ctx.workflow` in a workflow's cancel action."""
+
+    __slots__ = ("_cancel", "id", "name")
+
+    def __init__(self, id: str, name: str, cancel: Callable[[], None]) -> None:
+        self.id = id
+        self.name = name
+        self._cancel = cancel
+
+    def cancel(self) -> None:
+        """Mark the workflow canceled now (idempotent); teardown follows the action."""
+        self._cancel()
+
+
+class TaskHandle:
+    """`ctx.task`: name, generation, path and the generation's child counts."""
+
+    __slots__ = ("_stats", "generation", "name", "path")
+
+    def __init__(
+        self, name: str, generation: int, path: Path, stats: Callable[[], TaskStats]
+    ) -> None:
+        self.name = name
+        self.generation = generation
+        self.path = path
+        self._stats = stats
+
+    def get_stats(self) -> TaskStats:
+        return self._stats()
+
+
+class StateChange:
+    """The child transition a state-changed activity reports."""
+
+    __slots__ = ("id", "next_state", "prev_state")
+
+    def __init__(self, id: str, prev_state: str, next_state: str) -> None:
+        self.id = id
+        self.prev_state = prev_state
+        self.next_state = next_state
+
+
+class TaskWorkItems:
+    """`ctx.work_item` in a task's activities, policy and router."""
+
+    __slots__ = ("_all_ids", "_initialize", "change", "name", "path")
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        all_ids: Callable[[], list[str]],
+        initialize: Callable[[Any], str],
+        change: StateChange | None = None,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self._all_ids = all_ids
+        self._initialize = initialize
+        self.change = change
+
+    def initialize(self, payload: Any = None) -> str:
+        """Create a work item in this task generation; its auto-triggers run after the
+        activity returns."""
+        return self._initialize(payload)
+
+    def get_all_work_item_ids(self) -> list[str]:
+        return self._all_ids()
+
+    @property
+    def id(self) -> str:
+        return _change(self.change).id
+
+    @property
+    def prev_state(self) -> str:
+        return _change(self.change).prev_state
+
+    @property
+    def next_state(self) -> str:
+        return _change(self.change).next_state
+
+
+class ChildWorkflows:
+    """`ctx.workflow` in a composite task's activities, policy and router."""
+
+    __slots__ = ("_all_ids", "_initialize", "change", "name", "path")
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        all_ids: Callable[[], list[str]],
+        initialize: Callable[[Any], str],
+        change: StateChange | None = None,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self._all_ids = all_ids
+        self._initialize = initialize
+        self.change = change
+
+    def initialize(self, payload: Any = None) -> str:
+        """Create and initialize a child workflow in this task generation."""
+        return self._initialize(payload)
+
+    def get_all_workflow_ids(self) -> list[str]:
+        return self._all_ids()
+
+    @property
+    def id(self) -> str:
+        return _change(self.change).id
+
+    @property
+    def prev_state(self) -> str:
+        return _change(self.change).prev_state
+
+    @property
+    def next_state(self) -> str:
+        return _change(self.change).next_state
+
+
+class Initializers(Mapping[str, Callable[..., str]]):
+    """`ctx.workflow.initialize` of a dynamic composite task: one initializer per child
+    workflow name, by key (`initialize["review"](payload)`) or attribute."""
+
+    __slots__ = ("_initializers",)
+
+    def __init__(self, initializers: dict[str, Callable[..., str]]) -> None:
+        self._initializers = initializers
+
+    def __getitem__(self, name: str) -> Callable[..., str]:
+        try:
+            return self._initializers[name]
+        except KeyError:
+            raise KeyError(
+                f"no child workflow named {name!r}; this task can start: "
+                + ", ".join(map(repr, self._initializers))
+            ) from None
+
+    def __getattr__(self, name: str) -> Callable[..., str]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError as error:
+            raise AttributeError(str(error)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._initializers)
+
+    def __len__(self) -> int:
+        return len(self._initializers)
+
+
+class DynamicChildWorkflows:
+    """`ctx.workflow` in a dynamic composite task's activities."""
+
+    __slots__ = ("_all_ids", "change", "initialize", "name", "names", "paths")
+
+    def __init__(
+        self,
+        paths: dict[str, Path],
+        all_ids: Callable[[], list[str]],
+        initializers: dict[str, Callable[..., str]],
+        change: StateChange | None = None,
+        child_name: str | None = None,
+    ) -> None:
+        self.paths = paths
+        self.names = {name: name for name in paths}
+        self._all_ids = all_ids
+        self.initialize = Initializers(initializers)
+        self.change = change
+        self.name = child_name
+
+    def get_all_workflow_ids(self) -> list[str]:
+        return self._all_ids()
+
+    @property
+    def id(self) -> str:
+        return _change(self.change).id
+
+    @property
+    def prev_state(self) -> str:
+        return _change(self.change).prev_state
+
+    @property
+    def next_state(self) -> str:
+        return _change(self.change).next_state
+
+
+class TaskContext(Context):
+    """Task activities. `ctx.work_item` (task) or `ctx.workflow` (composite) is set by kind."""
+
+    __slots__ = ("parent", "task", "work_item", "workflow")
+
+    def __init__(
+        self,
+        ex: Execution,
+        is_internal: bool,
+        scope: ScheduleScope,
+        parent: ParentInfo,
+        task: TaskHandle,
+        work_item: TaskWorkItems | None = None,
+        workflow: ChildWorkflows | DynamicChildWorkflows | None = None,
+    ) -> None:
+        super().__init__(ex, is_internal, scope)
+        self.parent = parent
+        self.task = task
+        self.work_item = work_item
+        self.workflow = workflow
+
+
+class PolicyContext(TaskContext):
+    """A task's completion policy: `ctx.transition`, `ctx.task.get_stats()`, ..."""
+
+    __slots__ = ("transition", "workflows")
+
+    def __init__(
+        self,
+        ex: Execution,
+        is_internal: bool,
+        parent: ParentInfo,
+        task: TaskHandle,
+        transition: Transition,
+        work_item: TaskWorkItems | None = None,
+        workflow: ChildWorkflows | None = None,
+        workflows: list[ChildWorkflows] | None = None,
+    ) -> None:
+        super().__init__(
+            ex, is_internal, ScheduleScope.refused("a policy"), parent, task, work_item, workflow
+        )
+        self.transition = transition
+        self.workflows = workflows
+
+
+class RouterContext(TaskContext):
+    """A task's router: build the result with `ctx.route.to_task(name)` /
+    `ctx.route.to_condition(name)`."""
+
+    __slots__ = ("route", "workflows")
+
+    def __init__(
+        self,
+        ex: Execution,
+        is_internal: bool,
+        parent: ParentInfo,
+        task: TaskHandle,
+        route: RouteBuilder,
+        work_item: TaskWorkItems | None = None,
+        workflow: ChildWorkflows | None = None,
+        workflows: list[ChildWorkflows] | None = None,
+    ) -> None:
+        super().__init__(
+            ex, is_internal, ScheduleScope.refused("a router"), parent, task, work_item, workflow
+        )
+        self.route = route
+        self.workflows = workflows
+
+
+class AutoTrigger:
+    """The one follow-up transition an activity may request for its work item."""
+
+    __slots__ = ("action", "payload")
+
+    def __init__(self) -> None:
+        self.action: str | None = None
+        self.payload: Any = None
+
+    def request(self, action: str, payload: Any, work_item_id: str) -> None:
+        if self.action is not None:
+            raise WorkItemAutoTriggerAlreadySetError(
+                f"work item {work_item_id}: this activity already requested "
+                f"{self.action!r}; only one follow-up transition is allowed per activity"
+            )
+        self.action = action
+        self.payload = payload
+
+
+class WorkItemHandle:
+    """`ctx.work_item` in a work item's own activities: id, name and auto-triggers."""
+
+    __slots__ = ("_allowed", "_trigger", "id", "name")
+
+    def __init__(
+        self, id: str, name: str, trigger: AutoTrigger | None, allowed: tuple[str, ...]
+    ) -> None:
+        self.id = id
+        self.name = name
+        self._trigger = trigger
+        self._allowed = allowed
+
+    def start(self, payload: Any = None) -> None:
+        """Start this work item once `on_initialized` returns."""
+        self._request("start", payload)
+
+    def complete(self, payload: Any = None) -> None:
+        """Complete this work item once `on_started` returns."""
+        self._request("complete", payload)
+
+    def fail(self, payload: Any = None) -> None:
+        self._request("fail", payload)
+
+    def cancel(self, payload: Any = None) -> None:
+        self._request("cancel", payload)
+
+    def _request(self, action: str, payload: Any) -> None:
+        if self._trigger is None or action not in self._allowed:
+            where = "on_initialized" if action == "start" else "on_started"
+            raise TasquencerError(
+                f"work item {self.id}: ctx.work_item.{action}() requests an automatic "
+                f"transition and is only available in {where}"
+            )
+        self._trigger.request(action, payload, self.id)
+
+
+class WorkItemContext(Context):
+    """Work item activities: `ctx.work_item`, `ctx.parent.workflow`, `ctx.parent.task`."""
+
+    __slots__ = ("parent", "work_item")
+
+    def __init__(
+        self,
+        ex: Execution,
+        is_internal: bool,
+        scope: ScheduleScope,
+        parent: ParentInfo,
+        work_item: WorkItemHandle,
+    ) -> None:
+        super().__init__(ex, is_internal, scope)
+        self.parent = parent
+        self.work_item = work_item
+
+
+class WorkItemActor:
+    """`ctx.work_item` in a work item action callback: performs that action's transition."""
+
+    __slots__ = ("_perform", "_work_item_id", "action", "name")
+
+    def __init__(
+        self, name: str, action: str, perform: Callable[[], str], work_item_id: str | None
+    ) -> None:
+        self.name = name
+        self.action = action
+        self._perform = perform
+        self._work_item_id = work_item_id
+
+    @property
+    def id(self) -> str:
+        if self._work_item_id is None:
+            return self._perform()
+        return self._work_item_id
+
+    def __getattr__(self, name: str) -> Callable[[], str]:
+        if name == self.action:
+            return self._perform
+        raise AttributeError(
+            f"ctx.work_item.{name} is not available in the {self.action} action of work item "
+            f"{self.name!r}; it offers ctx.work_item.{self.action}()"
+        )
+
+
+def _change(change: StateChange | None) -> StateChange:
+    if change is None:
+        raise AttributeError("only the state-changed activities report a child transition")
+    return change
+

@@ -1,0 +1,299 @@
+"""Compiled definitions: builders checked and turned into nets plus the element callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tasquencer.builder.activities import Activities
+from tasquencer.builder.elements import (
+    AnyTaskBuilder,
+    CompositeTaskBuilder,
+    DynamicCompositeTaskBuilder,
+    TaskBuilder,
+    TaskKind,
+)
+from tasquencer.builder.workflow import WorkflowBuilder
+from tasquencer.errors import (
+    InvalidFlowError,
+    TaskMissingRouterError,
+    UnknownElementError,
+    WorkflowMissingEndConditionError,
+    WorkflowMissingStartConditionError,
+    WorkflowMultipleEndConditionsError,
+    WorkflowMultipleStartConditionsError,
+)
+from tasquencer.engine.payloads import ActionDef
+from tasquencer.net.model import Net, Region, TaskShape
+
+Path = tuple[str, ...]
+
+
+class WorkItemDef:
+    __slots__ = ("activities", "actions", "description", "name", "path", "task")
+
+    def __init__(self, task: TaskDef, builder: Any) -> None:
+        self.task = task
+        self.name: str = builder.name
+        self.path: Path = (*task.path, self.name)
+        self.description: str | None = builder.description
+        label = f"work item {self.name!r}"
+        self.actions = {
+            name: ActionDef(label, name, builder.actions.get(name))
+            for name in ("initialize", "start", "complete", "fail", "cancel", "reset")
+        }
+        self.activities: Activities = builder.activities
+
+
+class TaskDef:
+    __slots__ = (
+        "activities",
+        "children",
+        "description",
+        "join",
+        "kind",
+        "name",
+        "path",
+        "policy",
+        "router",
+        "split",
+        "stats_shards",
+        "work_item",
+        "workflow",
+    )
+
+    def __init__(self, workflow: WorkflowDef, name: str, builder: AnyTaskBuilder) -> None:
+        self.workflow = workflow
+        self.name = name
+        self.kind: TaskKind = builder.kind
+        self.path: Path = (*workflow.path, name)
+        self.join = builder.join
+        self.split = builder.split
+        self.description = builder.description
+        self.activities: Activities = builder.activities
+        self.policy = getattr(builder, "policy", None)
+        self.stats_shards: int = getattr(builder, "stats_shards", 1)
+        self.router: Any = None
+        self.work_item: WorkItemDef | None = None
+        self.children: dict[str, WorkflowDef] = {}
+
+    @property
+    def is_composite(self) -> bool:
+        return self.kind in ("composite", "dynamic_composite")
+
+
+class WorkflowDef:
+    __slots__ = (
+        "activities",
+        "builder",
+        "cancel_action",
+        "description",
+        "initialize_action",
+        "name",
+        "net",
+        "parent_task",
+        "path",
+        "tasks",
+        "version",
+    )
+
+    def __init__(
+        self, version: CompiledVersion, builder: WorkflowBuilder, parent_task: TaskDef | None
+    ) -> None:
+        self.version = version
+        self.builder = builder
+        self.name = builder.name
+        self.parent_task = parent_task
+        self.path: Path = (*parent_task.path, builder.name) if parent_task else (builder.name,)
+        self.description = builder.description
+        label = f"workflow {self.name!r}"
+        self.initialize_action = ActionDef(label, "initialize", builder.actions.get("initialize"))
+        self.cancel_action = ActionDef(label, "cancel", builder.actions.get("cancel"))
+        self.activities: Activities = builder.activities
+        self.tasks: dict[str, TaskDef] = {}
+        self.net: Net
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_task is None
+
+
+class CompiledVersion:
+    """One registered version of a workflow: its definitions by path, and its status."""
+
+    def __init__(self, workflow_name: str, version_name: str, builder: WorkflowBuilder) -> None:
+        self.workflow_name = workflow_name
+        self.version_name = version_name
+        self.deprecated = False
+        self.workflows: dict[Path, WorkflowDef] = {}
+        self.root = _compile_workflow(self, builder, None)
+
+    def workflow_at(self, path: Path) -> WorkflowDef | None:
+        return self.workflows.get(path)
+
+
+def implicit_condition(source: str, target: str) -> str:
+    return f"{source}__to__{target}"
+
+
+def _compile_workflow(
+    version: CompiledVersion, builder: WorkflowBuilder, parent_task: TaskDef | None
+) -> WorkflowDef:
+    wf = WorkflowDef(version, builder, parent_task)
+    start, end = _start_and_end(builder)
+    for name, task_builder in builder.tasks:
+        task = TaskDef(wf, name, task_builder)
+        wf.tasks[name] = task
+        if isinstance(task_builder, TaskBuilder):
+            assert task_builder.work_item is not None
+            task.work_item = WorkItemDef(task, task_builder.work_item)
+        elif isinstance(task_builder, CompositeTaskBuilder):
+            assert task_builder.workflow is not None
+            child = _compile_workflow(version, task_builder.workflow, task)
+            task.children = {child.name: child}
+        elif isinstance(task_builder, DynamicCompositeTaskBuilder):
+            for child_builder in task_builder.workflows:
+                child = _compile_workflow(version, child_builder, task)
+                task.children[child.name] = child
+
+    conditions = [c.name for c in builder.conditions]
+    arcs: list[tuple[str, str]] = []
+    for flow in builder.flows:
+        _check_source(wf, flow.source, flow.source_kind, set(conditions))
+        if flow.router is not None:
+            _attach_router(wf, flow.source, flow.router)
+        for kind, target in flow.targets:
+            if flow.source_kind == "condition":
+                arcs.append((flow.source, target))
+            elif kind == "condition":
+                arcs.append((flow.source, target))
+            else:
+                implicit = implicit_condition(flow.source, target)
+                if implicit not in conditions:
+                    conditions.append(implicit)
+                arcs.append((flow.source, implicit))
+                arcs.append((implicit, target))
+    _require_routers(wf)
+
+    wf.net = Net.build(
+        wf.name,
+        start=start,
+        end=end,
+        conditions=conditions,
+        tasks=[TaskShape(t.name, t.join, t.split) for t in wf.tasks.values()],
+        arcs=arcs,
+        regions={r.owner: Region(r.tasks, r.conditions) for r in builder.regions},
+    )
+    version.workflows[wf.path] = wf
+    return wf
+
+
+def _start_and_end(builder: WorkflowBuilder) -> tuple[str, str]:
+    starts = [c.name for c in builder.conditions if c.role == "start"]
+    ends = [c.name for c in builder.conditions if c.role == "end"]
+    if not starts:
+        raise WorkflowMissingStartConditionError(
+            f"workflow {builder.name!r} has no start condition; declare one with "
+            ".start_condition(name)"
+        )
+    if len(starts) > 1:
+        raise WorkflowMultipleStartConditionsError(
+            f"workflow {builder.name!r} declares {len(starts)} start conditions "
+            f"({', '.join(map(repr, starts))}); it must have exactly one"
+        )
+    if not ends:
+        raise WorkflowMissingEndConditionError(
+            f"workflow {builder.name!r} has no end condition; declare one with "
+            ".end_condition(name)"
+        )
+    if len(ends) > 1:
+        raise WorkflowMultipleEndConditionsError(
+            f"workflow {builder.name!r} declares {len(ends)} end conditions "
+            f"({', '.join(map(repr, ends))}); it must have exactly one"
+        )
+    return starts[0], ends[0]
+
+
+def _check_source(wf: WorkflowDef, source: str, kind: str, conditions: set[str]) -> None:
+    if kind == "condition" and source not in conditions:
+        raise UnknownElementError(
+            f"workflow {wf.name!r}: connect_condition({source!r}) names an unknown condition"
+            + (" (it is a task: use connect_task)" if source in wf.tasks else "")
+        )
+    if kind == "task" and source not in wf.tasks:
+        raise UnknownElementError(
+            f"workflow {wf.name!r}: connect_task({source!r}) names an unknown task"
+            + (" (it is a condition: use connect_condition)" if source in conditions else "")
+        )
+
+
+def _attach_router(wf: WorkflowDef, task_name: str, router: Any) -> None:
+    task = wf.tasks[task_name]
+    if task.split == "and":
+        raise InvalidFlowError(
+            f"workflow {wf.name!r}: task {task_name!r} has an AND split, so its router would "
+            "never be called; give it .with_split_type('xor') or ('or'), or drop .route()"
+        )
+    task.router = router
+
+
+def _require_routers(wf: WorkflowDef) -> None:
+    for task in wf.tasks.values():
+        if task.split != "and" and task.router is None:
+            raise TaskMissingRouterError(
+                f"workflow {wf.name!r}: task {task.name!r} has an {task.split.upper()} split "
+                "but no router; end its connect_task flow with .route(router)"
+            )
+
+
+def child_definition(task: TaskDef, name: str) -> WorkflowDef | None:
+    return task.children.get(name)
+
+
+def describe_structure(wf: WorkflowDef) -> dict[str, Any]:
+    """The static graph of a workflow, for UIs (`get_workflow_structure`)."""
+    net = wf.net
+    implicit = {
+        c for c in net.conditions if c not in {d.name for d in wf.builder.conditions}
+    }
+    return {
+        "name": wf.name,
+        "description": wf.description,
+        "tasks": [_describe_task(t) for t in wf.tasks.values()],
+        "conditions": [
+            {
+                "name": c,
+                "is_start": c == net.start,
+                "is_end": c == net.end,
+                "is_implicit": c in implicit,
+            }
+            for c in net.conditions
+        ],
+        "flows": [
+            *({"source": c, "target": t} for c in net.conditions for t in net.consumers[c]),
+            *({"source": t, "target": c} for t in net.tasks for c in net.postsets[t]),
+        ],
+        "cancellation_regions": {
+            owner: {"tasks": list(r.tasks), "conditions": list(r.conditions)}
+            for owner, r in net.regions.items()
+        },
+    }
+
+
+def _describe_task(task: TaskDef) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "name": task.name,
+        "kind": task.kind,
+        "join_type": task.join,
+        "split_type": task.split,
+        "description": task.description,
+    }
+    if task.work_item is not None:
+        described["work_item"] = task.work_item.name
+    if task.is_composite:
+        described["children"] = [describe_structure(c) for c in task.children.values()]
+    return described
+
+
+def task_definitions(wf: WorkflowDef) -> Mapping[str, TaskDef]:
+    return wf.tasks

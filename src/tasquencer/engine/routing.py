@@ -1,0 +1,55 @@
+"""Routes: what a router of an XOR or OR split task returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tasquencer.engine.definitions import implicit_condition
+from tasquencer.errors import TaskInvalidRouteError
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route to one outgoing condition (a task reached directly goes through `A__to__B`)."""
+
+    condition: str
+    label: str
+
+
+class RouteBuilder:
+    """`ctx.route` in a router."""
+
+    __slots__ = ("_task",)
+
+    def __init__(self, task: str) -> None:
+        self._task = task
+
+    def to_task(self, name: str) -> Route:
+        return Route(implicit_condition(self._task, name), f"task {name!r}")
+
+    def to_condition(self, name: str) -> Route:
+        return Route(name, f"condition {name!r}")
+
+
+def routed_conditions(task: str, split: str, result: Any) -> list[str]:
+    """The condition names a router chose; raises `TaskInvalidRouteError` for a wrong shape."""
+    routes: Sequence[Any]
+    if isinstance(result, Route):
+        routes = [result]
+    elif isinstance(result, list | tuple):
+        routes = result
+    else:
+        raise TaskInvalidRouteError(
+            f"the router of task {task!r} ({split} split) returned {result!r}; it must return "
+            "ctx.route.to_task(name) / ctx.route.to_condition(name)"
+            + (" or a list of them" if split == "or" else "")
+        )
+    for route in routes:
+        if not isinstance(route, Route):
+            raise TaskInvalidRouteError(
+                f"the router of task {task!r} returned {route!r} among its routes; build routes "
+                "with ctx.route.to_task(name) / ctx.route.to_condition(name)"
+            )
+    return [route.condition for route in routes]

@@ -1,0 +1,230 @@
+"""The exception hierarchy. Every error names the element, its state and what was expected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class TasquencerError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+
+# --- definitions -----------------------------------------------------------------------------
+
+
+class WorkflowDefinitionError(TasquencerError):
+    """A workflow definition is malformed; raised when it is registered."""
+
+
+class WorkflowMissingStartConditionError(WorkflowDefinitionError):
+    pass
+
+
+class WorkflowMissingEndConditionError(WorkflowDefinitionError):
+    pass
+
+
+class WorkflowMultipleStartConditionsError(WorkflowDefinitionError):
+    pass
+
+
+class WorkflowMultipleEndConditionsError(WorkflowDefinitionError):
+    pass
+
+
+class DuplicateElementError(WorkflowDefinitionError):
+    """Two tasks or conditions of one workflow share a name."""
+
+
+class UnknownElementError(WorkflowDefinitionError):
+    """A flow or cancellation region names a task or condition the workflow does not have."""
+
+
+class UnreachableElementError(WorkflowDefinitionError):
+    """A task or condition cannot be reached from the start condition."""
+
+
+class InvalidFlowError(WorkflowDefinitionError):
+    """A flow the net cannot have (out of the end condition, router on an AND split, ...)."""
+
+
+class TaskMissingRouterError(WorkflowDefinitionError):
+    """An XOR or OR split task has no router."""
+
+
+class TaskInvalidJoinTypeError(WorkflowDefinitionError):
+    pass
+
+
+class DuplicateVersionError(WorkflowDefinitionError):
+    pass
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+class ConfigurationError(TasquencerError):
+    pass
+
+
+class WorkflowDeprecatedError(ConfigurationError):
+    pass
+
+
+class UnknownVersionError(ConfigurationError):
+    pass
+
+
+class FunctionNotRegisteredError(ConfigurationError):
+    """A function was called or scheduled that is not registered with the app."""
+
+
+# --- invariants and state --------------------------------------------------------------------
+
+
+class TasquencerInvariantError(TasquencerError):
+    """Base of the errors that guard the engine's state machines."""
+
+
+class InvalidStateTransitionError(TasquencerInvariantError):
+    code = "INVALID_STATE_TRANSITION"
+
+    def __init__(
+        self,
+        element: str,
+        element_id: str,
+        state: str,
+        expected: Iterable[str],
+        detail: str = "",
+        *,
+        message: str | None = None,
+    ) -> None:
+        self.element = element
+        self.element_id = element_id
+        self.state = state
+        self.expected = tuple(expected)
+        if message is None:
+            message = f"{element} {element_id} is {state!r}; expected {_one_of(self.expected)}"
+            if detail:
+                message += f" ({detail})"
+        super().__init__(message)
+
+
+class WorkItemInvalidStateError(InvalidStateTransitionError):
+    def __init__(
+        self,
+        element_id: str,
+        state: str,
+        expected: Iterable[str],
+        detail: str = "",
+        *,
+        message: str | None = None,
+    ) -> None:
+        super().__init__("work item", element_id, state, expected, detail, message=message)
+
+
+class WorkflowInvalidStateError(InvalidStateTransitionError):
+    def __init__(
+        self,
+        element_id: str,
+        state: str,
+        expected: Iterable[str],
+        detail: str = "",
+        *,
+        message: str | None = None,
+    ) -> None:
+        super().__init__("workflow", element_id, state, expected, detail, message=message)
+
+
+class TaskInvalidStateError(InvalidStateTransitionError):
+    def __init__(
+        self,
+        element_id: str,
+        state: str,
+        expected: Iterable[str],
+        detail: str = "",
+        *,
+        message: str | None = None,
+    ) -> None:
+        super().__init__("task", element_id, state, expected, detail, message=message)
+
+
+class StructuralIntegrityError(TasquencerInvariantError):
+    pass
+
+
+class ConstraintViolationError(TasquencerInvariantError):
+    pass
+
+
+class NotInternalMutationError(TasquencerError):
+    pass
+
+
+class TaskInvalidRouteError(TasquencerError):
+    pass
+
+
+class InvalidPolicyResultError(TasquencerError):
+    pass
+
+
+class WorkItemAutoTriggerAlreadySetError(TasquencerError):
+    pass
+
+
+class RegisterScheduledNotAllowedError(TasquencerError):
+    pass
+
+
+class PayloadValidationError(TasquencerError, ValueError):
+    """A payload does not match the action's schema; `errors` holds pydantic's details."""
+
+    def __init__(self, message: str, errors: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class SerializationError(TasquencerError, TypeError):
+    """A value that must be stored as JSON (job arguments) is not JSON-serializable."""
+
+
+# --- lookups ---------------------------------------------------------------------------------
+
+
+class EntityNotFoundError(TasquencerError):
+    pass
+
+
+class WorkflowNotFoundError(EntityNotFoundError):
+    pass
+
+
+class WorkItemNotFoundError(EntityNotFoundError):
+    pass
+
+
+class TaskNotFoundError(EntityNotFoundError):
+    pass
+
+
+class ConditionNotFoundError(EntityNotFoundError):
+    pass
+
+
+class JobNotFoundError(EntityNotFoundError):
+    pass
+
+
+class ElementNotFoundInPathError(TasquencerError):
+    pass
+
+
+class WorkItemCannotHaveChildrenError(ElementNotFoundInPathError):
+    pass
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    if len(values) == 1:
+        return repr(values[0])
+    return "one of " + ", ".join(repr(v) for v in values)

@@ -1,0 +1,1 @@
+"""Pure net semantics: compiled nets, join and split rules, the OR-join analysis."""

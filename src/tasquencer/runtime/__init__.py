@@ -1,0 +1,1 @@
+"""The app, transactions, registered functions, the scheduler and the clock."""

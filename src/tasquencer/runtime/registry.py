@@ -1,0 +1,84 @@
+"""Registered functions: mutations, queries and actions that can be called and scheduled."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tasquencer.errors import FunctionNotRegisteredError
+
+FunctionKind = Literal["mutation", "query", "action"]
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Retry policy of an action: at-least-once with exponential backoff and jitter."""
+
+    attempts: int = 5
+    initial_delay: float = 1.0
+    max_delay: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("Retry.attempts must be at least 1")
+        if self.initial_delay < 0 or self.max_delay < self.initial_delay:
+            raise ValueError("Retry delays must satisfy 0 <= initial_delay <= max_delay")
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionDef:
+    name: str
+    kind: FunctionKind
+    fn: Callable[..., Any]
+    internal: bool = False
+    retry: Retry | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+
+class Registry:
+    """Functions by name and by the object the user holds (the function, or an API method)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, FunctionDef] = {}
+        self._by_object: dict[int, tuple[object, FunctionDef]] = {}
+
+    def add(self, handle: object, definition: FunctionDef) -> FunctionDef:
+        known = self._by_name.get(definition.name)
+        if known is not None and known.fn is not definition.fn:
+            raise ValueError(
+                f"another function is already registered as {definition.name!r}; "
+                "pass name=... to register this one under a different name"
+            )
+        self._by_name[definition.name] = definition
+        self._by_object[id(handle)] = (handle, definition)
+        return definition
+
+    def resolve(self, function: object) -> FunctionDef:
+        """The definition of a registered function, given the function itself or its name."""
+        if isinstance(function, str):
+            found = self._by_name.get(function)
+        else:
+            entry = self._by_object.get(id(function))
+            found = entry[1] if entry is not None and entry[0] is function else None
+        if found is None:
+            raise FunctionNotRegisteredError(
+                f"{_describe(function)} is not registered with this app; decorate it with "
+                "@app.mutation, @app.query or @app.action"
+            )
+        return found
+
+
+def function_name(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def _describe(function: object) -> str:
+    if isinstance(function, str):
+        return f"the function {function!r}"
+    name = getattr(function, "__qualname__", None) or repr(function)
+    return f"the function {name}"

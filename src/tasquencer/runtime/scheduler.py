@@ -1,0 +1,134 @@
+"""`ctx.scheduler`: jobs written in the caller's transaction, run later by a worker.
+
+A job scheduled inside a mutation exists only if that mutation commits. Jobs registered with
+`ctx.register_scheduled` are tied to an element and canceled, in the same transaction, when the
+element is torn down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tasquencer.errors import JobNotFoundError, SerializationError
+from tasquencer.store import jobs as st
+
+if TYPE_CHECKING:
+    from tasquencer.runtime.transaction import Transaction
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    function: str
+    args: dict[str, Any]
+    state: str
+    run_at: datetime
+    attempts: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class Scheduler:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    def run_after(self, delay: float | timedelta, function: object, /, **kwargs: Any) -> str:
+        """Schedule `function(**kwargs)` to run `delay` seconds from now; returns the job id."""
+        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError(f"run_after needs a delay of zero seconds or more, got {delay!r}")
+        return self._schedule(self._tx.now() + timedelta(seconds=seconds), function, kwargs)
+
+    def run_at(self, when: datetime, function: object, /, **kwargs: Any) -> str:
+        """Schedule `function(**kwargs)` to run at `when` (a timezone-aware datetime)."""
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            raise ValueError(f"run_at needs a timezone-aware datetime, got {when!r}")
+        return self._schedule(when, function, kwargs)
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a job: a pending one never runs. Canceling a finished job does nothing."""
+        self._require(job_id)
+        self._tx.db.run(st.CANCEL_JOB, {"id": job_id, "now": self._now()})
+
+    def get(self, job_id: str) -> JobRecord | None:
+        row = self._tx.db.one(st.SELECT_JOB, {"id": job_id})
+        return None if row is None else job_record(row, self._tx.db.dialect)
+
+    # --- jobs tied to elements (used by the engine) ---------------------------------------
+
+    def register(self, key: str, job_id: str) -> None:
+        self._require(job_id)
+        self._tx.db.run(st.REGISTER_JOB, {"key": key, "job_id": job_id, "now": self._now()})
+
+    def cancel_registered(self, key: str) -> None:
+        params = {"key": key, "now": self._now()}
+        self._tx.db.run(st.CANCEL_REGISTERED_JOBS, params)
+        self._tx.db.run(st.FORGET_REGISTERED_JOBS, {"key": key})
+
+    # --- pieces ---------------------------------------------------------------------------
+
+    def _schedule(self, run_at: datetime, function: object, kwargs: dict[str, Any]) -> str:
+        definition = self._tx.app.registry.resolve(function)
+        args = encode_args(definition.name, kwargs)
+        job_id = self._tx.new_id()
+        dialect = self._tx.db.dialect
+        self._tx.db.run(
+            st.INSERT_JOB,
+            {
+                "id": job_id,
+                "function": definition.name,
+                "kind": definition.kind,
+                "args": dialect.json_in(args),
+                "run_at": dialect.time_in(run_at),
+                "max_attempts": definition.retry.attempts if definition.retry else 1,
+                "created_at": self._now(),
+            },
+        )
+        return job_id
+
+    def _require(self, job_id: str) -> None:
+        if not isinstance(job_id, str) or self._tx.db.one(st.SELECT_JOB, {"id": job_id}) is None:
+            raise JobNotFoundError(f"there is no job {job_id!r}")
+
+    def _now(self) -> Any:
+        return self._tx.db.dialect.time_in(self._tx.now())
+
+
+def encode_args(function: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The job's arguments as JSON values; dataclasses and pydantic models become objects."""
+    try:
+        return json.loads(json.dumps(kwargs, default=_to_json))  # type: ignore[no-any-return]
+    except (TypeError, ValueError) as error:
+        raise SerializationError(
+            f"the arguments of {function} must be JSON-serializable to be stored with the job: "
+            f"{error}"
+        ) from None
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def job_record(row: tuple[Any, ...], dialect: Any) -> JobRecord:
+    return JobRecord(
+        id=row[0],
+        function=row[1],
+        args=dialect.json_out(row[3]),
+        state=row[4],
+        run_at=dialect.time_out(row[5]),
+        attempts=row[6],
+        error=row[8],
+        created_at=dialect.time_out(row[9]),
+        started_at=dialect.time_out(row[10]),
+        finished_at=dialect.time_out(row[11]),
+    )

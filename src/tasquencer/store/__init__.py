@@ -1,0 +1,1 @@
+"""The engine's tables, statements, unit of work and schema migrations."""

@@ -1,0 +1,155 @@
+"""In-memory rows of the engine's tables, as the engine reads and changes them within a call.
+
+Each row remembers the values last written to the database (`saved`), so the unit of work
+writes only what changed; `saved is None` marks a row not yet inserted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+class WorkflowRow:
+    __slots__ = (
+        "created_at",
+        "execution_mode",
+        "has_jobs",
+        "id",
+        "name",
+        "parent_task_generation",
+        "parent_task_name",
+        "parent_workflow_id",
+        "path",
+        "realized_path",
+        "root_workflow_id",
+        "saved",
+        "state",
+        "updated_at",
+        "version_name",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        name: str,
+        version_name: str,
+        path: tuple[str, ...],
+        root_workflow_id: str,
+        realized_path: tuple[str, ...],
+        parent_workflow_id: str | None,
+        parent_task_name: str | None,
+        parent_task_generation: int | None,
+        state: str,
+        execution_mode: str,
+        has_jobs: bool,
+        created_at: datetime,
+        updated_at: datetime,
+        saved: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.version_name = version_name
+        self.path = path
+        self.root_workflow_id = root_workflow_id
+        self.realized_path = realized_path
+        self.parent_workflow_id = parent_workflow_id
+        self.parent_task_name = parent_task_name
+        self.parent_task_generation = parent_task_generation
+        self.state = state
+        self.execution_mode = execution_mode
+        self.has_jobs = has_jobs
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.saved = saved
+
+    def mutable(self) -> tuple[Any, ...]:
+        return (self.state, self.has_jobs)
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_workflow_id is None
+
+
+class TaskRow:
+    __slots__ = (
+        "execution_mode",
+        "generation",
+        "jobs_generation",
+        "name",
+        "saved",
+        "state",
+        "workflow_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        name: str,
+        state: str,
+        generation: int,
+        execution_mode: str,
+        jobs_generation: int | None,
+        saved: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.name = name
+        self.state = state
+        self.generation = generation
+        self.execution_mode = execution_mode
+        self.jobs_generation = jobs_generation
+        self.saved = saved
+
+    def mutable(self) -> tuple[Any, ...]:
+        return (self.state, self.generation, self.jobs_generation)
+
+
+class WorkItemRow:
+    __slots__ = (
+        "created_at",
+        "has_jobs",
+        "id",
+        "name",
+        "root_workflow_id",
+        "saved",
+        "state",
+        "task_generation",
+        "task_name",
+        "updated_at",
+        "workflow_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        name: str,
+        workflow_id: str,
+        root_workflow_id: str,
+        task_name: str,
+        task_generation: int,
+        state: str,
+        has_jobs: bool,
+        created_at: datetime,
+        updated_at: datetime,
+        saved: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.workflow_id = workflow_id
+        self.root_workflow_id = root_workflow_id
+        self.task_name = task_name
+        self.task_generation = task_generation
+        self.state = state
+        self.has_jobs = has_jobs
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.saved = saved
+
+    def mutable(self) -> tuple[Any, ...]:
+        return (self.state, self.has_jobs)
+
+
+STAT_FIELDS = ("total", "initialized", "started", "completed", "failed", "canceled")

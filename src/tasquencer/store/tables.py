@@ -1,0 +1,143 @@
+"""The engine's tables (SQLAlchemy Core), all prefixed `tasquencer_`.
+
+Rows are per element, so one transition costs the same whatever the size of the database.
+Alembic migrations in `store/migrations` create exactly this schema.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Timestamp = sa.DateTime(timezone=True)
+Id = sa.String(32)
+Name = sa.String(200)
+State = sa.String(16)
+
+workflows = sa.Table(
+    "tasquencer_workflows",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", Name, nullable=False),
+    sa.Column("version_name", Name, nullable=False),
+    sa.Column("path", JSON, nullable=False),
+    sa.Column("root_workflow_id", Id, nullable=False),
+    sa.Column("realized_path", JSON, nullable=False),
+    sa.Column("parent_workflow_id", Id),
+    sa.Column("parent_task_name", Name),
+    sa.Column("parent_task_generation", sa.Integer),
+    sa.Column("state", State, nullable=False),
+    sa.Column("execution_mode", State, nullable=False),
+    sa.Column("has_jobs", sa.Boolean, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(
+        "ix_tasquencer_workflows_parent",
+        "parent_workflow_id",
+        "parent_task_name",
+        "parent_task_generation",
+    ),
+    sa.Index("ix_tasquencer_workflows_root", "root_workflow_id"),
+    sa.Index("ix_tasquencer_workflows_name_version", "name", "version_name", "state"),
+)
+
+tasks = sa.Table(
+    "tasquencer_tasks",
+    metadata,
+    sa.Column("workflow_id", Id, primary_key=True),
+    sa.Column("name", Name, primary_key=True),
+    sa.Column("state", State, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("execution_mode", State, nullable=False),
+    # Generation whose registered jobs may still be pending: lets teardown skip a lookup.
+    sa.Column("jobs_generation", sa.Integer),
+)
+
+task_log = sa.Table(
+    "tasquencer_task_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workflow_id", Id, nullable=False),
+    sa.Column("task_name", Name, nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("state", State, nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Index("ix_tasquencer_task_log_task", "workflow_id", "task_name", "generation"),
+)
+
+conditions = sa.Table(
+    "tasquencer_conditions",
+    metadata,
+    sa.Column("workflow_id", Id, primary_key=True),
+    sa.Column("name", Name, primary_key=True),
+    sa.Column("marking", sa.Integer, nullable=False),
+)
+
+work_items = sa.Table(
+    "tasquencer_work_items",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", Name, nullable=False),
+    sa.Column("workflow_id", Id, nullable=False),
+    sa.Column("root_workflow_id", Id, nullable=False),
+    sa.Column("task_name", Name, nullable=False),
+    sa.Column("task_generation", sa.Integer, nullable=False),
+    sa.Column("state", State, nullable=False),
+    sa.Column("has_jobs", sa.Boolean, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Index(
+        "ix_tasquencer_work_items_task",
+        "workflow_id",
+        "task_name",
+        "task_generation",
+        "state",
+    ),
+    sa.Index("ix_tasquencer_work_items_root", "root_workflow_id"),
+)
+
+task_stats = sa.Table(
+    "tasquencer_task_stats",
+    metadata,
+    sa.Column("workflow_id", Id, primary_key=True),
+    sa.Column("task_name", Name, primary_key=True),
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("shard", sa.Integer, primary_key=True),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("initialized", sa.Integer, nullable=False),
+    sa.Column("started", sa.Integer, nullable=False),
+    sa.Column("completed", sa.Integer, nullable=False),
+    sa.Column("failed", sa.Integer, nullable=False),
+    sa.Column("canceled", sa.Integer, nullable=False),
+)
+
+jobs = sa.Table(
+    "tasquencer_jobs",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("function", sa.String(400), nullable=False),
+    sa.Column("kind", State, nullable=False),
+    sa.Column("args", JSON, nullable=False),
+    sa.Column("state", State, nullable=False),
+    sa.Column("run_at", Timestamp, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("started_at", Timestamp),
+    sa.Column("finished_at", Timestamp),
+    sa.Column("lease_owner", sa.String(100)),
+    sa.Column("lease_expires_at", Timestamp),
+    sa.Index("ix_tasquencer_jobs_due", "state", "run_at"),
+)
+
+scheduled = sa.Table(
+    "tasquencer_scheduled",
+    metadata,
+    sa.Column("element_key", sa.String(300), primary_key=True),
+    sa.Column("job_id", Id, primary_key=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+)

@@ -1,0 +1,405 @@
+"""The engine's rows for one call: loaded once, changed in memory, written in batches.
+
+A workflow step touches the same few rows many times (a task is enabled then started, a
+condition gains a token and loses it). The unit of work keeps one object per row, reads each at
+most once per call and, on `flush`, writes only the rows whose values changed, one batched
+statement per table. The engine flushes before anything else reads the database in the same
+transaction (user queries through `ctx.db`, API reads, the end of the call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tasquencer.store import statements as st
+from tasquencer.store.rows import STAT_FIELDS, TaskRow, WorkflowRow, WorkItemRow
+from tasquencer.store.sql import Db, Dialect
+
+GenerationKey = tuple[str, str, int]
+Counters = list[int]
+
+
+class UnitOfWork:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+        self._workflows: dict[str, WorkflowRow] = {}
+        self._tasks: dict[str, dict[str, TaskRow]] = {}
+        self._markings: dict[str, dict[str, int]] = {}
+        self._saved_markings: dict[str, dict[str, int]] = {}
+        self._work_items: dict[str, WorkItemRow] = {}
+        self._generation_items: dict[GenerationKey, list[WorkItemRow]] = {}
+        self._generation_children: dict[GenerationKey, list[WorkflowRow]] = {}
+        self._stats: dict[GenerationKey, dict[int, Counters]] = {}
+        self._saved_stats: dict[GenerationKey, dict[int, tuple[int, ...]]] = {}
+        self._task_log: list[dict[str, Any]] = []
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.db.dialect
+
+    # --- workflows -----------------------------------------------------------------------
+
+    def workflow(self, workflow_id: str) -> WorkflowRow | None:
+        row = self._workflows.get(workflow_id)
+        if row is None:
+            found = self.db.one(st.SELECT_WORKFLOW, {"id": workflow_id})
+            if found is None:
+                return None
+            row = self._workflow_from(found)
+        return row
+
+    def add_instance(
+        self, workflow: WorkflowRow, tasks: Iterable[TaskRow], marking: dict[str, int]
+    ) -> None:
+        """Register a new workflow with its task and condition rows (inserted at flush)."""
+        self._workflows[workflow.id] = workflow
+        self._tasks[workflow.id] = {t.name: t for t in tasks}
+        self._markings[workflow.id] = marking
+        if workflow.parent_workflow_id is not None:
+            key = (
+                workflow.parent_workflow_id,
+                workflow.parent_task_name or "",
+                workflow.parent_task_generation or 0,
+            )
+            children = self._generation_children.get(key)
+            if children is not None:
+                children.append(workflow)
+
+    def tasks(self, workflow_id: str) -> dict[str, TaskRow]:
+        tasks = self._tasks.get(workflow_id)
+        if tasks is None:
+            self._load_instance(workflow_id)
+            tasks = self._tasks[workflow_id]
+        return tasks
+
+    def marking(self, workflow_id: str) -> dict[str, int]:
+        """The live marking of a workflow instance; change it in place."""
+        marking = self._markings.get(workflow_id)
+        if marking is None:
+            self._load_instance(workflow_id)
+            marking = self._markings[workflow_id]
+        return marking
+
+    def generation_children(self, workflow_id: str, task: str, generation: int) -> list[WorkflowRow]:
+        """Child workflows of one composite task generation, oldest first."""
+        key = (workflow_id, task, generation)
+        children = self._generation_children.get(key)
+        if children is None:
+            self.flush()
+            rows = self.db.all(
+                st.SELECT_GENERATION_CHILDREN,
+                {"workflow_id": workflow_id, "task_name": task, "generation": generation},
+            )
+            children = self._generation_children[key] = [self._workflow_from(r) for r in rows]
+        return children
+
+    # --- work items ----------------------------------------------------------------------
+
+    def work_item(self, work_item_id: str) -> WorkItemRow | None:
+        row = self._work_items.get(work_item_id)
+        if row is None:
+            found = self.db.one(st.SELECT_WORK_ITEM, {"id": work_item_id})
+            if found is None:
+                return None
+            row = self._work_item_from(found)
+            self._workflow_from(found[len(st.WORK_ITEM_COLUMNS) :])
+        return row
+
+    def add_work_item(self, row: WorkItemRow) -> None:
+        self._work_items[row.id] = row
+        items = self._generation_items.get((row.workflow_id, row.task_name, row.task_generation))
+        if items is not None:
+            items.append(row)
+
+    def generation_work_items(
+        self, workflow_id: str, task: str, generation: int
+    ) -> list[WorkItemRow]:
+        """Work items of one task generation, oldest first."""
+        key = (workflow_id, task, generation)
+        items = self._generation_items.get(key)
+        if items is None:
+            self.flush()
+            rows = self.db.all(
+                st.SELECT_GENERATION_WORK_ITEMS,
+                {"workflow_id": workflow_id, "task_name": task, "generation": generation},
+            )
+            items = self._generation_items[key] = [self._work_item_from(r) for r in rows]
+        return items
+
+    # --- task generations ----------------------------------------------------------------
+
+    def open_generation(self, workflow_id: str, task: str, generation: int) -> None:
+        """Note that a task generation was just created: it has no children and no stats yet."""
+        key = (workflow_id, task, generation)
+        self._generation_items[key] = []
+        self._generation_children[key] = []
+        self._stats[key] = {}
+        self._saved_stats[key] = {}
+
+    def log_task(self, workflow_id: str, task: str, generation: int, state: str, at: Any) -> None:
+        self._task_log.append(
+            {
+                "workflow_id": workflow_id,
+                "task_name": task,
+                "generation": generation,
+                "state": state,
+                "at": at,
+            }
+        )
+
+    def stats(self, workflow_id: str, task: str, generation: int) -> Counters:
+        """Counters of one task generation summed over its shards, in `STAT_FIELDS` order."""
+        totals = [0] * len(STAT_FIELDS)
+        for counters in self._shards((workflow_id, task, generation)).values():
+            for i, value in enumerate(counters):
+                totals[i] += value
+        return totals
+
+    def count_transition(
+        self, key: GenerationKey, shard: int, previous: str | None, current: str
+    ) -> None:
+        shards = self._shards(key)
+        counters = shards.get(shard)
+        if counters is None:
+            counters = shards[shard] = [0] * len(STAT_FIELDS)
+        if previous is None:
+            counters[0] += 1
+        else:
+            counters[STAT_FIELDS.index(previous)] -= 1
+        counters[STAT_FIELDS.index(current)] += 1
+
+    def _shards(self, key: GenerationKey) -> dict[int, Counters]:
+        shards = self._stats.get(key)
+        if shards is None:
+            rows = self.db.all(
+                st.SELECT_STATS, {"workflow_id": key[0], "task_name": key[1], "generation": key[2]}
+            )
+            shards = self._stats[key] = {r[0]: list(r[1:]) for r in rows}
+            self._saved_stats[key] = {r[0]: tuple(r[1:]) for r in rows}
+        return shards
+
+    # --- writing -------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every new or changed row, one batched statement per table and kind."""
+        db, dialect = self.db, self.db.dialect
+        new_workflows, changed_workflows = _split(self._workflows.values())
+        db.run_many(st.INSERT_WORKFLOW, (_workflow_params(r, dialect) for r in new_workflows))
+        db.run_many(
+            st.UPDATE_WORKFLOW,
+            (
+                {
+                    "id": r.id,
+                    "state": r.state,
+                    "has_jobs": dialect.bool_in(r.has_jobs),
+                    "updated_at": dialect.time_in(r.updated_at),
+                }
+                for r in changed_workflows
+            ),
+        )
+        self._flush_tasks()
+        self._flush_markings()
+        new_items, changed_items = _split(self._work_items.values())
+        db.run_many(st.INSERT_WORK_ITEM, (_work_item_params(r, dialect) for r in new_items))
+        db.run_many(
+            st.UPDATE_WORK_ITEM,
+            (
+                {
+                    "id": r.id,
+                    "state": r.state,
+                    "has_jobs": dialect.bool_in(r.has_jobs),
+                    "updated_at": dialect.time_in(r.updated_at),
+                }
+                for r in changed_items
+            ),
+        )
+        if self._task_log:
+            for entry in self._task_log:
+                entry["at"] = dialect.time_in(entry["at"])
+            db.run_many(st.INSERT_TASK_LOG, self._task_log)
+            self._task_log = []
+        self._flush_stats()
+        for row in (*new_workflows, *changed_workflows, *new_items, *changed_items):
+            row.saved = row.mutable()
+
+    def _flush_tasks(self) -> None:
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for tasks in self._tasks.values():
+            for task in tasks.values():
+                current = task.mutable()
+                if task.saved == current:
+                    continue
+                params = {
+                    "workflow_id": task.workflow_id,
+                    "name": task.name,
+                    "state": task.state,
+                    "generation": task.generation,
+                    "jobs_generation": task.jobs_generation,
+                }
+                if task.saved is None:
+                    params["execution_mode"] = task.execution_mode
+                    new.append(params)
+                else:
+                    changed.append(params)
+                task.saved = current
+        self.db.run_many(st.INSERT_TASK, new)
+        self.db.run_many(st.UPDATE_TASK, changed)
+
+    def _flush_markings(self) -> None:
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for workflow_id, marking in self._markings.items():
+            saved = self._saved_markings.get(workflow_id)
+            if saved is None:
+                new.extend(
+                    {"workflow_id": workflow_id, "name": name, "marking": tokens}
+                    for name, tokens in marking.items()
+                )
+            else:
+                changed.extend(
+                    {"workflow_id": workflow_id, "name": name, "marking": tokens}
+                    for name, tokens in marking.items()
+                    if saved[name] != tokens
+                )
+            self._saved_markings[workflow_id] = dict(marking)
+        self.db.run_many(st.INSERT_CONDITION, new)
+        self.db.run_many(st.UPDATE_CONDITION, changed)
+
+    def _flush_stats(self) -> None:
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for key, shards in self._stats.items():
+            saved = self._saved_stats[key]
+            for shard, counters in shards.items():
+                values = tuple(counters)
+                before = saved.get(shard)
+                if before == values:
+                    continue
+                params: dict[str, Any] = {
+                    "workflow_id": key[0],
+                    "task_name": key[1],
+                    "generation": key[2],
+                    "shard": shard,
+                    **dict(zip(STAT_FIELDS, values, strict=True)),
+                }
+                (new if before is None else changed).append(params)
+                saved[shard] = values
+        self.db.run_many(st.INSERT_STATS, new)
+        self.db.run_many(st.UPDATE_STATS, changed)
+
+    # --- decoding ------------------------------------------------------------------------
+
+    def _load_instance(self, workflow_id: str) -> None:
+        tasks: dict[str, TaskRow] = {}
+        marking: dict[str, int] = {}
+        for kind, name, state, number, mode, jobs_generation in self.db.all(
+            st.SELECT_INSTANCE, {"workflow_id": workflow_id}
+        ):
+            if kind == 0:
+                tasks[name] = TaskRow(
+                    workflow_id=workflow_id,
+                    name=name,
+                    state=state,
+                    generation=number,
+                    execution_mode=mode,
+                    jobs_generation=jobs_generation,
+                    saved=(state, number, jobs_generation),
+                )
+            else:
+                marking[name] = number
+        self._tasks[workflow_id] = tasks
+        self._markings[workflow_id] = marking
+        self._saved_markings[workflow_id] = dict(marking)
+
+    def _workflow_from(self, values: tuple[Any, ...]) -> WorkflowRow:
+        known = self._workflows.get(values[0])
+        if known is not None:
+            return known
+        d = self.db.dialect
+        row = WorkflowRow(
+            id=values[0],
+            name=values[1],
+            version_name=values[2],
+            path=tuple(d.json_out(values[3])),
+            root_workflow_id=values[4],
+            realized_path=tuple(d.json_out(values[5])),
+            parent_workflow_id=values[6],
+            parent_task_name=values[7],
+            parent_task_generation=values[8],
+            state=values[9],
+            execution_mode=values[10],
+            has_jobs=bool(values[11]),
+            created_at=d.time_out(values[12]),  # type: ignore[arg-type]
+            updated_at=d.time_out(values[13]),  # type: ignore[arg-type]
+        )
+        row.saved = row.mutable()
+        self._workflows[row.id] = row
+        return row
+
+    def _work_item_from(self, values: tuple[Any, ...]) -> WorkItemRow:
+        known = self._work_items.get(values[0])
+        if known is not None:
+            return known
+        d = self.db.dialect
+        row = WorkItemRow(
+            id=values[0],
+            name=values[1],
+            workflow_id=values[2],
+            root_workflow_id=values[3],
+            task_name=values[4],
+            task_generation=values[5],
+            state=values[6],
+            has_jobs=bool(values[7]),
+            created_at=d.time_out(values[8]),  # type: ignore[arg-type]
+            updated_at=d.time_out(values[9]),  # type: ignore[arg-type]
+        )
+        row.saved = row.mutable()
+        self._work_items[row.id] = row
+        return row
+
+
+def _split(rows: Iterable[Any]) -> tuple[list[Any], list[Any]]:
+    new, changed = [], []
+    for row in rows:
+        if row.saved is None:
+            new.append(row)
+        elif row.saved != row.mutable():
+            changed.append(row)
+    return new, changed
+
+
+def _workflow_params(row: WorkflowRow, d: Dialect) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "version_name": row.version_name,
+        "path": d.json_in(list(row.path)),
+        "root_workflow_id": row.root_workflow_id,
+        "realized_path": d.json_in(list(row.realized_path)),
+        "parent_workflow_id": row.parent_workflow_id,
+        "parent_task_name": row.parent_task_name,
+        "parent_task_generation": row.parent_task_generation,
+        "state": row.state,
+        "execution_mode": row.execution_mode,
+        "has_jobs": d.bool_in(row.has_jobs),
+        "created_at": d.time_in(row.created_at),
+        "updated_at": d.time_in(row.updated_at),
+    }
+
+
+def _work_item_params(row: WorkItemRow, d: Dialect) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "workflow_id": row.workflow_id,
+        "root_workflow_id": row.root_workflow_id,
+        "task_name": row.task_name,
+        "task_generation": row.task_generation,
+        "state": row.state,
+        "has_jobs": d.bool_in(row.has_jobs),
+        "created_at": d.time_in(row.created_at),
+        "updated_at": d.time_in(row.updated_at),
+    }
+

@@ -1,0 +1,1 @@
+"""Versions of a workflow definition, deprecation and (later) migration of running instances."""

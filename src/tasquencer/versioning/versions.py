@@ -1,0 +1,105 @@
+"""`tq.versions(name).version("v1", workflow)...`: the versions of one workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from tasquencer.builder.workflow import WorkflowBuilder
+from tasquencer.engine.definitions import CompiledVersion
+from tasquencer.errors import DuplicateVersionError, UnknownVersionError, WorkflowDefinitionError
+
+if TYPE_CHECKING:
+    from tasquencer.api.facade import WorkflowApi
+    from tasquencer.runtime.app import App
+
+
+@dataclass(frozen=True, slots=True)
+class VersionsBuilder:
+    """The versions of one workflow, in order, and which of them are deprecated."""
+
+    name: str
+    versions: tuple[tuple[str, WorkflowBuilder], ...] = ()
+    deprecated: tuple[str, ...] = ()
+
+    def version(self, name: str, workflow: WorkflowBuilder) -> VersionsBuilder:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a version name must be a non-empty string, got {name!r}")
+        if not isinstance(workflow, WorkflowBuilder):
+            raise TypeError(f"version {name!r} needs a workflow: Builder.workflow(...)")
+        return replace(self, versions=(*self.versions, (name, workflow)))
+
+    def deprecate(self, *names: str) -> VersionsBuilder:
+        """Deprecated versions keep running their instances but start no new ones."""
+        return replace(self, deprecated=(*self.deprecated, *names))
+
+
+def versions(name: str) -> VersionsBuilder:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a workflow name must be a non-empty string, got {name!r}")
+    return VersionsBuilder(name)
+
+
+class WorkflowVersions:
+    """What `app.register` returns: the compiled versions, each with its API."""
+
+    def __init__(self, app: App, name: str, compiled: dict[str, CompiledVersion]) -> None:
+        self.app = app
+        self.name = name
+        self.compiled = compiled
+        self._apis: dict[str, WorkflowApi] = {}
+
+    @property
+    def version_names(self) -> list[str]:
+        return list(self.compiled)
+
+    @property
+    def active_versions(self) -> list[str]:
+        return [v for v, c in self.compiled.items() if not c.deprecated]
+
+    @property
+    def deprecated_versions(self) -> list[str]:
+        return [v for v, c in self.compiled.items() if c.deprecated]
+
+    def api(self, version: str | None = None) -> WorkflowApi:
+        """The API of one version (the latest when no version is given)."""
+        from tasquencer.api.facade import WorkflowApi
+
+        name = version if version is not None else list(self.compiled)[-1]
+        if name not in self.compiled:
+            raise UnknownVersionError(
+                f"workflow {self.name!r} has no version {name!r}; it has "
+                + ", ".join(map(repr, self.compiled))
+            )
+        if name not in self._apis:
+            self._apis[name] = WorkflowApi(self.app, self.compiled[name])
+        return self._apis[name]
+
+
+def register_versions(app: App, given: VersionsBuilder | WorkflowBuilder) -> WorkflowVersions:
+    builder = versions(given.name).version("v1", given) if isinstance(given, WorkflowBuilder) else given
+    if not isinstance(builder, VersionsBuilder):
+        raise TypeError("app.register expects tq.versions(name).version(...) or a workflow")
+    if not builder.versions:
+        raise WorkflowDefinitionError(f"workflow {builder.name!r} has no versions to register")
+    if app.is_registered(builder.name):
+        raise DuplicateVersionError(f"workflow {builder.name!r} is already registered")
+    compiled: dict[str, CompiledVersion] = {}
+    for version_name, workflow in builder.versions:
+        if version_name in compiled:
+            raise DuplicateVersionError(
+                f"workflow {builder.name!r}: version {version_name!r} is registered twice"
+            )
+        if workflow.name != builder.name:
+            raise WorkflowDefinitionError(
+                f"version {version_name!r} of {builder.name!r} is a workflow named "
+                f"{workflow.name!r}; every version must keep the name {builder.name!r}"
+            )
+        compiled[version_name] = CompiledVersion(builder.name, version_name, workflow)
+    for name in builder.deprecated:
+        if name not in compiled:
+            raise UnknownVersionError(
+                f"cannot deprecate version {name!r} of {builder.name!r}: it is not registered"
+            )
+        compiled[name].deprecated = True
+    return WorkflowVersions(app, builder.name, compiled)
