@@ -1,11 +1,11 @@
 """tasquencer: a YAWL workflow engine for long-running business processes, on SQLAlchemy.
 
-    import tasquencer as tq
-    from tasquencer import Builder
+import tasquencer as tq
+from tasquencer import Builder
 
-    app = tq.App("sqlite:///app.db")
-    versions = app.register(tq.versions("approval").version("v1", workflow))
-    api = versions.api("v1")
+app = tq.App("sqlite:///app.db")
+versions = app.register(tq.versions("approval").version("v1", workflow))
+api = versions.api("v1")
 """
 
 from tasquencer.api.facade import ApiFunction, WorkflowApi

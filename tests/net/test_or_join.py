@@ -505,7 +505,7 @@ def states_for(draw: st.DrawFn, net: Net, join: str) -> tuple[dict[str, int], fr
     return marking, started
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_or_join_matches_forward_search_on_random_states(data: st.DataObject) -> None:
     net, join = data.draw(nets_with_or_join())
@@ -520,7 +520,7 @@ def test_or_join_matches_forward_search_on_random_states(data: st.DataObject) ->
     assume(compared > 0)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nets_with_or_join())
 def test_or_join_matches_forward_search_on_reachable_states(net_and_join: tuple[Net, str]) -> None:
     """Same comparison on every state a run from the start condition can visit."""

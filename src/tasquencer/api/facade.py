@@ -48,30 +48,40 @@ class ApiFunction:
         self._impl = impl
         self.__name__ = self.__qualname__ = name.rsplit(":", 1)[-1]
         self.__doc__ = impl.__doc__
-        parameters = list(inspect.signature(impl).parameters.values())[1:]
-        self.__signature__ = inspect.Signature(parameters)
+        self.__signature__ = _signature_without_first(impl)
+        self._positional = tuple(self.__signature__.parameters)
         app.registry.add(self, FunctionDef(name, kind, self._run_registered, internal=internal))
 
     def __call__(self, *args: Any, ctx: Any = None, **kwargs: Any) -> Any:
-        arguments = self.__signature__.bind(*args, **kwargs).arguments
+        if args:
+            if len(args) > len(self._positional):
+                raise TypeError(
+                    f"{self.__name__}() takes {len(self._positional)} arguments, got {len(args)}"
+                )
+            for name, value in zip(self._positional, args, strict=False):
+                if name in kwargs:
+                    raise TypeError(f"{self.__name__}() got two values for {name!r}")
+                kwargs[name] = value
         if ctx is None:
             if self._kind == "mutation":
-                return self._app.run_mutation(self, **arguments)
-            return self._app.run_query(self, **arguments)
-        tx = transaction_of(ctx, writable=self._kind == "mutation")
-        return self._in(tx, arguments)
+                return self._app.run_mutation(self, **kwargs)
+            return self._app.run_query(self, **kwargs)
+        return self._run(transaction_of(ctx, writable=self._kind == "mutation"), kwargs)
 
     def _run_registered(self, ctx: Any, **kwargs: Any) -> Any:
-        arguments = self.__signature__.bind(**kwargs).arguments
-        return self._in(transaction_of(ctx, writable=self._kind == "mutation"), arguments)
+        return self._run(transaction_of(ctx, writable=self._kind == "mutation"), kwargs)
 
-    def _in(self, tx: Transaction, arguments: dict[str, Any]) -> Any:
+    def _run(self, tx: Transaction, kwargs: dict[str, Any]) -> Any:
         if self._kind == "query":
             tx.uow.flush()
-        return self._impl(tx, **arguments)
+        return self._impl(tx, **kwargs)
 
     def __repr__(self) -> str:
         return f"<tasquencer API method {self.__name__}>"
+
+
+def _signature_without_first(fn: Impl) -> inspect.Signature:
+    return inspect.Signature(list(inspect.signature(fn).parameters.values())[1:])
 
 
 class WorkflowApi:
@@ -115,7 +125,9 @@ class WorkflowApi:
             for internal in (False, True):
                 method = f"internal_{name}" if internal else name
                 impl = _bind_internal(getattr(commands, name), internal)
-                setattr(self, method, ApiFunction(app, f"{prefix}:{method}", "mutation", impl, internal))
+                setattr(
+                    self, method, ApiFunction(app, f"{prefix}:{method}", "mutation", impl, internal)
+                )
         queries = _Queries(version)
         for name in _QUERIES:
             impl = getattr(queries, name)
@@ -205,7 +217,9 @@ class _Commands:
     def start_work_item(
         self, tx: Transaction, internal: bool, work_item_id: str, payload: Any = None
     ) -> None:
-        work_items.start(tx.execution, self._work_item(tx, work_item_id), payload, internal=internal)
+        work_items.start(
+            tx.execution, self._work_item(tx, work_item_id), payload, internal=internal
+        )
 
     def complete_work_item(
         self, tx: Transaction, internal: bool, work_item_id: str, payload: Any = None
@@ -222,12 +236,16 @@ class _Commands:
     def cancel_work_item(
         self, tx: Transaction, internal: bool, work_item_id: str, payload: Any = None
     ) -> None:
-        work_items.cancel(tx.execution, self._work_item(tx, work_item_id), payload, internal=internal)
+        work_items.cancel(
+            tx.execution, self._work_item(tx, work_item_id), payload, internal=internal
+        )
 
     def reset_work_item(
         self, tx: Transaction, internal: bool, work_item_id: str, payload: Any = None
     ) -> None:
-        work_items.reset(tx.execution, self._work_item(tx, work_item_id), payload, internal=internal)
+        work_items.reset(
+            tx.execution, self._work_item(tx, work_item_id), payload, internal=internal
+        )
 
     # --- resolving ids and targets --------------------------------------------------------
 
@@ -241,7 +259,10 @@ class _Commands:
 
     def _work_item(self, tx: Transaction, work_item_id: str) -> WorkItemRow:
         row = tx.uow.work_item(work_item_id) if isinstance(work_item_id, str) else None
-        if row is None or tx.execution.workflow(row.workflow_id).path[0] != self.version.workflow_name:
+        if (
+            row is None
+            or tx.execution.workflow(row.workflow_id).path[0] != self.version.workflow_name
+        ):
             raise WorkItemNotFoundError(
                 f"there is no work item {work_item_id!r} in a {self.version.workflow_name!r} "
                 "workflow"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from tasquencer.api.records import (
@@ -36,11 +38,12 @@ def work_item_state(tx: Transaction, work_item_id: str) -> str:
 
 def task_states(tx: Transaction, workflow_id: str) -> dict[str, str]:
     definition = _definition(tx, workflow_id)
-    rows = dict(
-        tx.connection.execute(
+    rows: dict[str, str] = {
+        name: state
+        for name, state in tx.connection.execute(
             sa.select(tasks.c.name, tasks.c.state).where(tasks.c.workflow_id == workflow_id)
-        ).all()
-    )
+        )
+    }
     return {name: rows[name] for name in definition.net.tasks}
 
 
@@ -55,13 +58,14 @@ def snapshot(tx: Transaction, workflow_id: str) -> WorkflowSnapshot:
             )
         )
     }
-    markings = dict(
-        tx.connection.execute(
+    markings: dict[str, int] = {
+        name: marking
+        for name, marking in tx.connection.execute(
             sa.select(conditions.c.name, conditions.c.marking).where(
                 conditions.c.workflow_id == workflow_id
             )
-        ).all()
-    )
+        )
+    }
     return WorkflowSnapshot(
         id=row.id,
         name=row.name,
@@ -134,7 +138,7 @@ def list_workflows(
     return [WorkflowRecord(*r) for r in tx.connection.execute(query.order_by(workflows.c.id))]
 
 
-def _workflow_row(tx: Transaction, workflow_id: str) -> sa.Row[tuple[str, ...]]:
+def _workflow_row(tx: Transaction, workflow_id: str) -> sa.Row[Any]:
     row = tx.connection.execute(
         sa.select(
             workflows.c.id,
@@ -147,7 +151,7 @@ def _workflow_row(tx: Transaction, workflow_id: str) -> sa.Row[tuple[str, ...]]:
     ).first()
     if row is None:
         raise WorkflowNotFoundError(f"there is no workflow {workflow_id!r}")
-    return row  # type: ignore[return-value]
+    return row
 
 
 def _definition(tx: Transaction, workflow_id: str) -> WorkflowDef:

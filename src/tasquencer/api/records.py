@@ -33,7 +33,9 @@ class Target:
             raise ElementNotFoundInPathError(f"the target {dict(value)!r} lacks {missing}")
         path = value["path"]
         if isinstance(path, str) or not isinstance(path, Sequence) or not path:
-            raise ElementNotFoundInPathError(f"the target's path must be a non-empty list: {path!r}")
+            raise ElementNotFoundInPathError(
+                f"the target's path must be a non-empty list: {path!r}"
+            )
         return cls(tuple(path), value["parent_workflow_id"], value["parent_task_name"])
 
 

@@ -18,7 +18,14 @@ WORK_ITEM_ACTIVITIES = (
     "on_canceled",
     "on_reset",
 )
-_TASK_COMMON = ("on_enabled", "on_started", "on_completed", "on_failed", "on_canceled", "on_disabled")
+_TASK_COMMON = (
+    "on_enabled",
+    "on_started",
+    "on_completed",
+    "on_failed",
+    "on_canceled",
+    "on_disabled",
+)
 TASK_ACTIVITIES = (*_TASK_COMMON, "on_work_item_state_changed")
 COMPOSITE_TASK_ACTIVITIES = (*_TASK_COMMON, "on_workflow_state_changed")
 DUMMY_TASK_ACTIVITIES = _TASK_COMMON

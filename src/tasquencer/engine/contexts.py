@@ -526,4 +526,3 @@ def _change(change: StateChange | None) -> StateChange:
     if change is None:
         raise AttributeError("only the state-changed activities report a child transition")
     return change
-

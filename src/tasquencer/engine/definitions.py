@@ -14,6 +14,7 @@ from tasquencer.builder.elements import (
     TaskKind,
 )
 from tasquencer.builder.workflow import WorkflowBuilder
+from tasquencer.engine.payloads import ActionDef
 from tasquencer.errors import (
     InvalidFlowError,
     TaskMissingRouterError,
@@ -23,14 +24,13 @@ from tasquencer.errors import (
     WorkflowMultipleEndConditionsError,
     WorkflowMultipleStartConditionsError,
 )
-from tasquencer.engine.payloads import ActionDef
 from tasquencer.net.model import Net, Region, TaskShape
 
 Path = tuple[str, ...]
 
 
 class WorkItemDef:
-    __slots__ = ("activities", "actions", "description", "name", "path", "task")
+    __slots__ = ("actions", "activities", "description", "name", "path", "task")
 
     def __init__(self, task: TaskDef, builder: Any) -> None:
         self.task = task
@@ -163,9 +163,7 @@ def _compile_workflow(
         if flow.router is not None:
             _attach_router(wf, flow.source, flow.router)
         for kind, target in flow.targets:
-            if flow.source_kind == "condition":
-                arcs.append((flow.source, target))
-            elif kind == "condition":
+            if flow.source_kind == "condition" or kind == "condition":
                 arcs.append((flow.source, target))
             else:
                 implicit = implicit_condition(flow.source, target)
@@ -203,8 +201,7 @@ def _start_and_end(builder: WorkflowBuilder) -> tuple[str, str]:
         )
     if not ends:
         raise WorkflowMissingEndConditionError(
-            f"workflow {builder.name!r} has no end condition; declare one with "
-            ".end_condition(name)"
+            f"workflow {builder.name!r} has no end condition; declare one with .end_condition(name)"
         )
     if len(ends) > 1:
         raise WorkflowMultipleEndConditionsError(
@@ -253,9 +250,7 @@ def child_definition(task: TaskDef, name: str) -> WorkflowDef | None:
 def describe_structure(wf: WorkflowDef) -> dict[str, Any]:
     """The static graph of a workflow, for UIs (`get_workflow_structure`)."""
     net = wf.net
-    implicit = {
-        c for c in net.conditions if c not in {d.name for d in wf.builder.conditions}
-    }
+    implicit = {c for c in net.conditions if c not in {d.name for d in wf.builder.conditions}}
     return {
         "name": wf.name,
         "description": wf.description,

@@ -40,6 +40,7 @@ from tasquencer.engine.transitions import (
     add_tokens,
     clear_condition,
     count_child_transition,
+    note_task_jobs,
     open_task_generation,
     set_task_state,
 )
@@ -55,13 +56,20 @@ _OPEN = ("initialized", "started")
 
 
 def sweep(ex: Execution, wf: WorkflowRow, internal: bool) -> None:
-    """Bring every task that is not started in line with the marking, in definition order."""
+    """Bring every task that is not started in line with the marking, in definition order.
+
+    Only tasks next to a condition that changed, tasks that changed state, and OR-joins (which
+    look at the whole net) can be out of line, so only those are examined.
+    """
+    candidates = ex.take_sweep_candidates(wf.id)
     if wf.state in FINAL_STATES or wf.id in ex.closing:
         return
     net = ex.definition(wf).net
     tasks = ex.uow.tasks(wf.id)
     marking = ex.uow.marking(wf.id)
     for name in net.tasks:
+        if name not in candidates and net.joins[name] != "or":
+            continue
         task = tasks[name]
         if task.state == "started":
             continue
@@ -290,7 +298,9 @@ def evaluate_policy(
             workflows.fail(ex, wf, internal)
 
 
-def _route(ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef, internal: bool) -> list[str]:
+def _route(
+    ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef, internal: bool
+) -> list[str]:
     ctx = RouterContext(
         ex,
         internal,
@@ -353,7 +363,7 @@ def _run_activity(
     ctx = TaskContext(
         ex,
         internal,
-        _schedule_scope(wf, task, tdef, name, active),
+        _schedule_scope(ex, wf, task, tdef, name, active),
         _parent(wf),
         _handle(ex, wf, task, tdef),
         **_child_accessors(ex, wf, task, tdef, queue, change, child_name),
@@ -421,7 +431,7 @@ def _child_initializer(
 
 
 def _schedule_scope(
-    wf: WorkflowRow, task: TaskRow, tdef: TaskDef, activity: str, active: bool
+    ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef, activity: str, active: bool
 ) -> ScheduleScope:
     if tdef.kind == "dummy":
         return ScheduleScope(
@@ -435,7 +445,7 @@ def _schedule_scope(
     generation = task.generation
 
     def key() -> str:
-        task.jobs_generation = generation
+        note_task_jobs(ex, task, generation)
         return task_jobs_key(wf.id, task.name, generation)
 
     return ScheduleScope(key)
@@ -449,7 +459,7 @@ def cancel_task_jobs(ex: Execution, wf: WorkflowRow, task: TaskRow) -> None:
     """Cancel the jobs registered for the task's current generation (§17.11)."""
     if task.jobs_generation is not None and task.jobs_generation == task.generation:
         ex.services.jobs.cancel_registered(task_jobs_key(wf.id, task.name, task.generation))
-        task.jobs_generation = None
+        note_task_jobs(ex, task, None)
 
 
 # --- context pieces --------------------------------------------------------------------------

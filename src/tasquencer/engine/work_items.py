@@ -24,8 +24,12 @@ from tasquencer.engine.contexts import (
 from tasquencer.engine.definitions import WorkItemDef
 from tasquencer.engine.execution import Execution
 from tasquencer.engine.payloads import ActionDef
-from tasquencer.engine.transitions import count_child_transition, set_work_item_state
-from tasquencer.errors import NotInternalMutationError, TaskInvalidStateError, WorkItemInvalidStateError
+from tasquencer.engine.transitions import count_child_transition, note_jobs, set_work_item_state
+from tasquencer.errors import (
+    NotInternalMutationError,
+    TaskInvalidStateError,
+    WorkItemInvalidStateError,
+)
 from tasquencer.store.rows import TaskRow, WorkflowRow, WorkItemRow
 
 FINISH_STATES = {"complete": "completed", "fail": "failed"}
@@ -86,7 +90,7 @@ def initialize(
 
         def jobs_key() -> str:
             create()
-            return _jobs_key(created[0])
+            return _jobs_key(ex, created[0])
 
         scope = ScheduleScope(jobs_key)
         actor = WorkItemActor(widef.name, "initialize", create, None)
@@ -128,18 +132,31 @@ def start(ex: Execution, item: WorkItemRow, payload: Any, *, internal: bool) -> 
         return item.id
 
     parent = _parent(wf, task, widef, item)
-    _run_action(ex, action, widef, parent, internal, perform, _active_scope(item), item.id, parsed)
+    scope = _active_scope(ex, item)
+    _run_action(ex, action, widef, parent, internal, perform, scope, item.id, parsed)
     perform()
     _count(ex, task, widef, item, "initialized", "started")
-    trigger = _activity(ex, item, widef, parent, "on_started", internal, ("complete", "fail", "cancel"))
+    trigger = _activity(
+        ex, item, widef, parent, "on_started", internal, ("complete", "fail", "cancel")
+    )
     if trigger is not None and trigger.action is not None:
         auto_triggers.run(ex, item.id, trigger.action, trigger.payload)
     tasks.work_item_state_changed(
-        ex, wf, task, item, "initialized", "started", call_policy=False, teardown=False, internal=internal
+        ex,
+        wf,
+        task,
+        item,
+        "initialized",
+        "started",
+        call_policy=False,
+        teardown=False,
+        internal=internal,
     )
 
 
-def finish(ex: Execution, item: WorkItemRow, payload: Any, action_name: str, *, internal: bool) -> None:
+def finish(
+    ex: Execution, item: WorkItemRow, payload: Any, action_name: str, *, internal: bool
+) -> None:
     """Complete or fail a started work item (`action_name` is "complete" or "fail")."""
     _require_state(item, ("started",), action_name)
     state = FINISH_STATES[action_name]
@@ -148,7 +165,9 @@ def finish(ex: Execution, item: WorkItemRow, payload: Any, action_name: str, *, 
     parsed = _parse(action, payload, internal, widef)
     perform = _setter(ex, item, state)
     parent = _parent(wf, task, widef, item)
-    _run_action(ex, action, widef, parent, internal, perform, _refused(action_name, widef), item.id, parsed)
+    _run_action(
+        ex, action, widef, parent, internal, perform, _refused(action_name, widef), item.id, parsed
+    )
     perform()
     _count(ex, task, widef, item, "started", state)
     _cancel_jobs(ex, item)
@@ -170,13 +189,23 @@ def cancel(
     if not teardown:
         action = widef.actions["cancel"]
         parsed = _parse(action, payload, internal, widef)
-        _run_action(ex, action, widef, parent, internal, perform, _refused("cancel", widef), item.id, parsed)
+        _run_action(
+            ex, action, widef, parent, internal, perform, _refused("cancel", widef), item.id, parsed
+        )
     perform()
     _count(ex, task, widef, item, prev, "canceled")
     _cancel_jobs(ex, item)
     _activity(ex, item, widef, parent, "on_canceled", internal, ())
     tasks.work_item_state_changed(
-        ex, wf, task, item, prev, "canceled", call_policy=not teardown, teardown=teardown, internal=internal
+        ex,
+        wf,
+        task,
+        item,
+        prev,
+        "canceled",
+        call_policy=not teardown,
+        teardown=teardown,
+        internal=internal,
     )
 
 
@@ -188,13 +217,23 @@ def reset(ex: Execution, item: WorkItemRow, payload: Any, *, internal: bool) -> 
     parsed = _parse(action, payload, internal, widef)
     perform = _setter(ex, item, "initialized")
     parent = _parent(wf, task, widef, item)
-    _run_action(ex, action, widef, parent, internal, perform, _refused("reset", widef), item.id, parsed)
+    _run_action(
+        ex, action, widef, parent, internal, perform, _refused("reset", widef), item.id, parsed
+    )
     perform()
     _count(ex, task, widef, item, "started", "initialized")
     _cancel_jobs(ex, item)
     _activity(ex, item, widef, parent, "on_reset", internal, ())
     tasks.work_item_state_changed(
-        ex, wf, task, item, "started", "initialized", call_policy=False, teardown=False, internal=internal
+        ex,
+        wf,
+        task,
+        item,
+        "started",
+        "initialized",
+        call_policy=False,
+        teardown=False,
+        internal=internal,
     )
 
 
@@ -261,18 +300,18 @@ def _activity(
     if activity is None:
         return None
     trigger = AutoTrigger() if triggers else None
-    scope = _active_scope(item) if triggers else _refused(name, widef)
+    scope = _active_scope(ex, item) if triggers else _refused(name, widef)
     handle = WorkItemHandle(item.id, item.name, trigger, triggers)
     activity(WorkItemContext(ex, internal, scope, parent, handle))
     return trigger
 
 
-def _active_scope(item: WorkItemRow) -> ScheduleScope:
-    return ScheduleScope(lambda: _jobs_key(item))
+def _active_scope(ex: Execution, item: WorkItemRow) -> ScheduleScope:
+    return ScheduleScope(lambda: _jobs_key(ex, item))
 
 
-def _jobs_key(item: WorkItemRow) -> str:
-    item.has_jobs = True
+def _jobs_key(ex: Execution, item: WorkItemRow) -> str:
+    note_jobs(ex, item, True)
     return f"work_item/{item.id}"
 
 
@@ -283,7 +322,7 @@ def _refused(where: str, widef: WorkItemDef) -> ScheduleScope:
 def _cancel_jobs(ex: Execution, item: WorkItemRow) -> None:
     if item.has_jobs:
         ex.services.jobs.cancel_registered(f"work_item/{item.id}")
-        item.has_jobs = False
+        note_jobs(ex, item, False)
 
 
 def _count(

@@ -25,6 +25,7 @@ from tasquencer.engine.payloads import ActionDef
 from tasquencer.engine.transitions import (
     FINAL_STATES,
     count_child_transition,
+    note_jobs,
     set_workflow_state,
 )
 from tasquencer.errors import (
@@ -89,7 +90,7 @@ def _initialize(
 
         def jobs_key() -> str:
             create()
-            return _jobs_key(created[0])
+            return _jobs_key(ex, created[0])
 
         ctx = WorkflowContext(
             ex,
@@ -104,7 +105,9 @@ def _initialize(
     if parent is not None:
         parent_wf, task = parent
         tdef = ex.task_definition(parent_wf, task)
-        count_child_transition(ex, task, task.generation, tdef.stats_shards, wf.id, None, "initialized")
+        count_child_transition(
+            ex, task, task.generation, tdef.stats_shards, wf.id, None, "initialized"
+        )
     _activity(ex, wf, wdef, "on_initialized", internal, parent_info, active=True)
     tasks.sweep(ex, wf, internal)
     return wf.id
@@ -149,6 +152,7 @@ def _insert_instance(
     ]
     marking = {c: 1 if c == net.start else 0 for c in net.conditions}
     ex.uow.add_instance(row, task_rows, marking)
+    ex.note_marking_changed(row, net.start)
     for task in task_rows:
         ex.uow.log_task(workflow_id, task.name, 0, "disabled", now)
     return row
@@ -170,7 +174,13 @@ def ensure_started(ex: Execution, wf: WorkflowRow, internal: bool) -> None:
     _activity(ex, wf, wdef, "on_started", internal, _parent_info_of(ex, wf), active=True)
     if parent is not None:
         tasks.workflow_state_changed(
-            ex, *parent, wf, "initialized", "started", call_policy=False, teardown=False,
+            ex,
+            *parent,
+            wf,
+            "initialized",
+            "started",
+            call_policy=False,
+            teardown=False,
             internal=internal,
         )
 
@@ -222,7 +232,9 @@ def cancel(
             action.callback(ctx, parsed)
     _shutdown(ex, wf, internal)
     perform()
-    _after_final(ex, wf, prev, "canceled", call_policy=not teardown, teardown=teardown, internal=internal)
+    _after_final(
+        ex, wf, prev, "canceled", call_policy=not teardown, teardown=teardown, internal=internal
+    )
 
 
 def _shutdown(ex: Execution, wf: WorkflowRow, internal: bool) -> None:
@@ -252,13 +264,19 @@ def _after_final(
 ) -> None:
     if wf.has_jobs:
         ex.services.jobs.cancel_registered(f"workflow/{wf.id}")
-        wf.has_jobs = False
+        note_jobs(ex, wf, False)
     wdef = ex.definition(wf)
     _activity(ex, wf, wdef, f"on_{state}", internal, _parent_info_of(ex, wf), active=False)
     parent = _parent_rows(ex, wf)
     if parent is not None:
         tasks.workflow_state_changed(
-            ex, *parent, wf, prev, state, call_policy=call_policy, teardown=teardown,
+            ex,
+            *parent,
+            wf,
+            prev,
+            state,
+            call_policy=call_policy,
+            teardown=teardown,
             internal=internal,
         )
 
@@ -294,7 +312,7 @@ def _activity(
     if active:
 
         def jobs_key() -> str:
-            return _jobs_key(wf)
+            return _jobs_key(ex, wf)
 
         scope = ScheduleScope(jobs_key)
     else:
@@ -302,8 +320,8 @@ def _activity(
     activity(WorkflowContext(ex, internal, scope, WorkflowInfo(wf.id, wf.name), parent))
 
 
-def _jobs_key(wf: WorkflowRow) -> str:
-    wf.has_jobs = True
+def _jobs_key(ex: Execution, wf: WorkflowRow) -> str:
+    note_jobs(ex, wf, True)
     return f"workflow/{wf.id}"
 
 

@@ -160,7 +160,7 @@ def _raise_ceiling(places: tuple[int, ...], ceiling: list[int], stack: list[int]
 def _predecessor(marking: Vector, step: _BackwardStep) -> Vector | None:
     """The least marking from which the transition reaches at least `marking`, if any."""
     for place, bound in step.reset_bounds:
-        if marking[place] > bound + 1:
+        if marking[place] > bound:
             return None
     for place in step.empty:
         if marking[place]:

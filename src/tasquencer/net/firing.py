@@ -1,4 +1,4 @@
-"""Token rules: when a task's join holds, which tokens its start consumes, where its split puts them."""
+"""Token rules: when a join holds, what a start consumes, where a split puts tokens."""
 
 from __future__ import annotations
 

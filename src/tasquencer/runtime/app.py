@@ -84,9 +84,16 @@ class App:
     @overload
     def mutation(self, fn: F, /) -> F: ...
     @overload
-    def mutation(self, *, internal: bool = ..., name: str | None = ...) -> Callable[[F], F]: ...
     def mutation(
-        self, fn: F | None = None, /, *, internal: bool = False, name: str | None = None
+        self, fn: None = None, /, *, internal: bool = ..., name: str | None = ...
+    ) -> Callable[[F], F]: ...
+    def mutation(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        internal: bool = False,
+        name: str | None = None,
     ) -> Any:
         """Register `def fn(ctx, **kwargs)` to run in one transaction."""
         return self._decorator("mutation", fn, internal=internal, name=name)
@@ -94,9 +101,16 @@ class App:
     @overload
     def query(self, fn: F, /) -> F: ...
     @overload
-    def query(self, *, internal: bool = ..., name: str | None = ...) -> Callable[[F], F]: ...
     def query(
-        self, fn: F | None = None, /, *, internal: bool = False, name: str | None = None
+        self, fn: None = None, /, *, internal: bool = ..., name: str | None = ...
+    ) -> Callable[[F], F]: ...
+    def query(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        internal: bool = False,
+        name: str | None = None,
     ) -> Any:
         """Register `def fn(ctx, **kwargs)` to run in a read-only transaction."""
         return self._decorator("query", fn, internal=internal, name=name)
@@ -105,11 +119,17 @@ class App:
     def action(self, fn: F, /) -> F: ...
     @overload
     def action(
-        self, *, internal: bool = ..., name: str | None = ..., retry: Retry | None = ...
+        self,
+        fn: None = None,
+        /,
+        *,
+        internal: bool = ...,
+        name: str | None = ...,
+        retry: Retry | None = ...,
     ) -> Callable[[F], F]: ...
     def action(
         self,
-        fn: F | None = None,
+        fn: Callable[..., Any] | None = None,
         /,
         *,
         internal: bool = False,
@@ -122,13 +142,13 @@ class App:
     def _decorator(
         self,
         kind: FunctionKind,
-        fn: F | None,
+        fn: Callable[..., Any] | None,
         *,
         internal: bool,
         name: str | None,
         retry: Retry | None = None,
     ) -> Any:
-        def register(function: F) -> F:
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
             if not callable(function):
                 raise TypeError(f"@app.{kind} decorates a function, got {function!r}")
             if kind != "action" and asyncio.iscoroutinefunction(function):

@@ -61,7 +61,6 @@ class Transaction:
         if self._session is None:
             self._session = EngineSession(
                 bind=self.connection,
-                join_transaction_mode="conservative_savepoint",
                 expire_on_commit=False,
                 info={"tasquencer_uow": self.uow},
             )

@@ -56,7 +56,7 @@ def _sqlite_engine(url: sa.URL, synchronous: str, options: dict[str, Any]) -> sa
     def begin(connection: sa.Connection) -> None:
         # A writer takes the lock up front: no deadlock between two read-then-write calls.
         mode = "BEGIN" if connection.info.get("tasquencer_read_only") else "BEGIN IMMEDIATE"
-        connection.exec_driver_sql(mode)
+        connection.connection.driver_connection.execute(mode)  # type: ignore[union-attr]
 
     return engine
 
@@ -82,9 +82,10 @@ def current_revision(engine: sa.Engine) -> str | None:
         try:
             if not sa.inspect(connection).has_table(VERSION_TABLE):
                 return None
-            return connection.execute(  # type: ignore[no-any-return]
+            revision: str | None = connection.execute(
                 sa.text(f"SELECT version_num FROM {VERSION_TABLE}")
             ).scalar()
+            return revision
         finally:
             connection.info.pop("tasquencer_read_only", None)
             connection.rollback()

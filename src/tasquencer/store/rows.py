@@ -44,8 +44,8 @@ class WorkflowRow:
         state: str,
         execution_mode: str,
         has_jobs: bool,
-        created_at: datetime,
-        updated_at: datetime,
+        created_at: datetime | None,
+        updated_at: datetime | None,
         saved: tuple[Any, ...] | None = None,
     ) -> None:
         self.id = id
@@ -132,8 +132,8 @@ class WorkItemRow:
         task_generation: int,
         state: str,
         has_jobs: bool,
-        created_at: datetime,
-        updated_at: datetime,
+        created_at: datetime | None,
+        updated_at: datetime | None,
         saved: tuple[Any, ...] | None = None,
     ) -> None:
         self.id = id

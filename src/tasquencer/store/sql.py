@@ -51,6 +51,10 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     compiler = sqlite.dialect(paramstyle="named")
 
+    def __init__(self) -> None:
+        # A call stamps many rows with the same instant: format it once.
+        self._last_time: tuple[datetime | None, str | None] = (None, None)
+
     def json_in(self, value: Any) -> Any:
         return json.dumps(value)
 
@@ -60,7 +64,12 @@ class SQLiteDialect(Dialect):
     def time_in(self, value: datetime | None) -> Any:
         if value is None:
             return None
-        return value.astimezone(UTC).strftime(_SQLITE_TIME)
+        last = self._last_time
+        if last[0] is value:
+            return last[1]
+        text = value.astimezone(UTC).strftime(_SQLITE_TIME)
+        self._last_time = (value, text)
+        return text
 
     def time_out(self, value: Any) -> datetime | None:
         if value is None:
@@ -75,7 +84,7 @@ class SQLiteDialect(Dialect):
 
 class PostgresDialect(Dialect):
     name = "postgresql"
-    compiler = postgresql.psycopg.dialect()
+    compiler = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
     def json_in(self, value: Any) -> Any:
         from psycopg.types.json import Jsonb
@@ -101,18 +110,19 @@ def dialect_for(name: str) -> Dialect:
 
 
 class Statement:
-    """A Core statement with its SQL text cached per dialect."""
+    """A Core statement (or one per dialect) with its SQL text cached per dialect."""
 
     __slots__ = ("_sql", "core")
 
-    def __init__(self, core: sa.Executable) -> None:
+    def __init__(self, core: sa.Executable | Mapping[str, sa.Executable]) -> None:
         self.core = core
         self._sql: dict[str, str] = {}
 
     def sql(self, dialect: Dialect) -> str:
         text = self._sql.get(dialect.name)
         if text is None:
-            compiled = self.core.compile(  # type: ignore[attr-defined]
+            core = self.core[dialect.name] if isinstance(self.core, Mapping) else self.core
+            compiled = core.compile(  # type: ignore[attr-defined]
                 dialect=dialect.compiler, compile_kwargs={"render_postcompile": True}
             )
             text = self._sql[dialect.name] = str(compiled)

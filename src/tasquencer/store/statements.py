@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy import bindparam as p
+from sqlalchemy.dialects import postgresql, sqlite
 
+from tasquencer.store.rows import STAT_FIELDS
 from tasquencer.store.sql import Statement
 from tasquencer.store.tables import conditions, task_log, task_stats, tasks, work_items, workflows
 
+# Timestamps are written but not read back: the engine never needs them while it works.
 WORKFLOW_COLUMNS = (
     workflows.c.id,
     workflows.c.name,
@@ -21,8 +26,6 @@ WORKFLOW_COLUMNS = (
     workflows.c.state,
     workflows.c.execution_mode,
     workflows.c.has_jobs,
-    workflows.c.created_at,
-    workflows.c.updated_at,
 )
 WORK_ITEM_COLUMNS = (
     work_items.c.id,
@@ -33,8 +36,6 @@ WORK_ITEM_COLUMNS = (
     work_items.c.task_generation,
     work_items.c.state,
     work_items.c.has_jobs,
-    work_items.c.created_at,
-    work_items.c.updated_at,
 )
 
 
@@ -129,22 +130,17 @@ UPDATE_WORK_ITEM = Statement(
     .where(work_items.c.id == p("id"))
     .values(state=p("state"), has_jobs=p("has_jobs"), updated_at=p("updated_at"))
 )
-INSERT_TASK_LOG = _insert(task_log, "id")
-INSERT_STATS = _insert(task_stats)
-UPDATE_STATS = Statement(
-    sa.update(task_stats)
-    .where(
-        task_stats.c.workflow_id == p("workflow_id"),
-        task_stats.c.task_name == p("task_name"),
-        task_stats.c.generation == p("generation"),
-        task_stats.c.shard == p("shard"),
+INSERT_TASK_LOG = _insert(task_log)
+
+
+def _upsert_stats(insert: Any) -> sa.Executable:
+    statement = insert(task_stats).values({c.name: p(c.name) for c in task_stats.columns})
+    return statement.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[c.name for c in task_stats.primary_key.columns],
+        set_={name: statement.excluded[name] for name in STAT_FIELDS},
     )
-    .values(
-        total=p("total"),
-        initialized=p("initialized"),
-        started=p("started"),
-        completed=p("completed"),
-        failed=p("failed"),
-        canceled=p("canceled"),
-    )
+
+
+SAVE_STATS = Statement(
+    {"sqlite": _upsert_stats(sqlite.insert), "postgresql": _upsert_stats(postgresql.insert)}
 )

@@ -42,6 +42,7 @@ workflows = sa.Table(
     ),
     sa.Index("ix_tasquencer_workflows_root", "root_workflow_id"),
     sa.Index("ix_tasquencer_workflows_name_version", "name", "version_name", "state"),
+    sqlite_with_rowid=False,
 )
 
 tasks = sa.Table(
@@ -54,18 +55,20 @@ tasks = sa.Table(
     sa.Column("execution_mode", State, nullable=False),
     # Generation whose registered jobs may still be pending: lets teardown skip a lookup.
     sa.Column("jobs_generation", sa.Integer),
+    sqlite_with_rowid=False,
 )
 
+# A task passes through each state at most once per generation, so (task, generation, state)
+# identifies a history entry.
 task_log = sa.Table(
     "tasquencer_task_log",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("workflow_id", Id, nullable=False),
-    sa.Column("task_name", Name, nullable=False),
-    sa.Column("generation", sa.Integer, nullable=False),
-    sa.Column("state", State, nullable=False),
+    sa.Column("workflow_id", Id, primary_key=True),
+    sa.Column("task_name", Name, primary_key=True),
+    sa.Column("generation", sa.Integer, primary_key=True),
+    sa.Column("state", State, primary_key=True),
     sa.Column("at", Timestamp, nullable=False),
-    sa.Index("ix_tasquencer_task_log_task", "workflow_id", "task_name", "generation"),
+    sqlite_with_rowid=False,
 )
 
 conditions = sa.Table(
@@ -74,6 +77,7 @@ conditions = sa.Table(
     sa.Column("workflow_id", Id, primary_key=True),
     sa.Column("name", Name, primary_key=True),
     sa.Column("marking", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 work_items = sa.Table(
@@ -89,14 +93,8 @@ work_items = sa.Table(
     sa.Column("has_jobs", sa.Boolean, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
-    sa.Index(
-        "ix_tasquencer_work_items_task",
-        "workflow_id",
-        "task_name",
-        "task_generation",
-        "state",
-    ),
-    sa.Index("ix_tasquencer_work_items_root", "root_workflow_id"),
+    sa.Index("ix_tasquencer_work_items_task", "workflow_id", "task_name", "task_generation"),
+    sqlite_with_rowid=False,
 )
 
 task_stats = sa.Table(
@@ -112,6 +110,7 @@ task_stats = sa.Table(
     sa.Column("completed", sa.Integer, nullable=False),
     sa.Column("failed", sa.Integer, nullable=False),
     sa.Column("canceled", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 jobs = sa.Table(
@@ -132,6 +131,7 @@ jobs = sa.Table(
     sa.Column("lease_owner", sa.String(100)),
     sa.Column("lease_expires_at", Timestamp),
     sa.Index("ix_tasquencer_jobs_due", "state", "run_at"),
+    sqlite_with_rowid=False,
 )
 
 scheduled = sa.Table(
@@ -140,4 +140,5 @@ scheduled = sa.Table(
     sa.Column("element_key", sa.String(300), primary_key=True),
     sa.Column("job_id", Id, primary_key=True),
     sa.Column("created_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
 )

@@ -14,7 +14,7 @@ from typing import Any
 
 from tasquencer.store import statements as st
 from tasquencer.store.rows import STAT_FIELDS, TaskRow, WorkflowRow, WorkItemRow
-from tasquencer.store.sql import Db, Dialect
+from tasquencer.store.sql import Db, Dialect, Statement
 
 GenerationKey = tuple[str, str, int]
 Counters = list[int]
@@ -33,6 +33,10 @@ class UnitOfWork:
         self._stats: dict[GenerationKey, dict[int, Counters]] = {}
         self._saved_stats: dict[GenerationKey, dict[int, tuple[int, ...]]] = {}
         self._task_log: list[dict[str, Any]] = []
+        # Rows changed since the last flush (by identity) and workflows whose marking changed.
+        self._touched: dict[int, Any] = {}
+        self._touched_markings: set[str] = set()
+        self._touched_stats: set[GenerationKey] = set()
 
     @property
     def dialect(self) -> Dialect:
@@ -54,8 +58,12 @@ class UnitOfWork:
     ) -> None:
         """Register a new workflow with its task and condition rows (inserted at flush)."""
         self._workflows[workflow.id] = workflow
-        self._tasks[workflow.id] = {t.name: t for t in tasks}
+        self._tasks[workflow.id] = task_rows = {t.name: t for t in tasks}
         self._markings[workflow.id] = marking
+        self.touch(workflow)
+        for task in task_rows.values():
+            self.touch(task)
+        self._touched_markings.add(workflow.id)
         if workflow.parent_workflow_id is not None:
             key = (
                 workflow.parent_workflow_id,
@@ -73,15 +81,24 @@ class UnitOfWork:
             tasks = self._tasks[workflow_id]
         return tasks
 
+    def touch(self, row: Any) -> None:
+        """Note that a row's values changed (or that it is new): the next flush writes it."""
+        self._touched[id(row)] = row
+
+    def touch_marking(self, workflow_id: str) -> None:
+        self._touched_markings.add(workflow_id)
+
     def marking(self, workflow_id: str) -> dict[str, int]:
-        """The live marking of a workflow instance; change it in place."""
+        """The live marking of a workflow instance; change it in place, then `touch_marking`."""
         marking = self._markings.get(workflow_id)
         if marking is None:
             self._load_instance(workflow_id)
             marking = self._markings[workflow_id]
         return marking
 
-    def generation_children(self, workflow_id: str, task: str, generation: int) -> list[WorkflowRow]:
+    def generation_children(
+        self, workflow_id: str, task: str, generation: int
+    ) -> list[WorkflowRow]:
         """Child workflows of one composite task generation, oldest first."""
         key = (workflow_id, task, generation)
         children = self._generation_children.get(key)
@@ -108,6 +125,7 @@ class UnitOfWork:
 
     def add_work_item(self, row: WorkItemRow) -> None:
         self._work_items[row.id] = row
+        self.touch(row)
         items = self._generation_items.get((row.workflow_id, row.task_name, row.task_generation))
         if items is not None:
             items.append(row)
@@ -163,6 +181,7 @@ class UnitOfWork:
         counters = shards.get(shard)
         if counters is None:
             counters = shards[shard] = [0] * len(STAT_FIELDS)
+        self._touched_stats.add(key)
         if previous is None:
             counters[0] += 1
         else:
@@ -183,74 +202,40 @@ class UnitOfWork:
 
     def flush(self) -> None:
         """Write every new or changed row, one batched statement per table and kind."""
-        db, dialect = self.db, self.db.dialect
-        new_workflows, changed_workflows = _split(self._workflows.values())
-        db.run_many(st.INSERT_WORKFLOW, (_workflow_params(r, dialect) for r in new_workflows))
-        db.run_many(
-            st.UPDATE_WORKFLOW,
-            (
-                {
-                    "id": r.id,
-                    "state": r.state,
-                    "has_jobs": dialect.bool_in(r.has_jobs),
-                    "updated_at": dialect.time_in(r.updated_at),
-                }
-                for r in changed_workflows
-            ),
-        )
-        self._flush_tasks()
-        self._flush_markings()
-        new_items, changed_items = _split(self._work_items.values())
-        db.run_many(st.INSERT_WORK_ITEM, (_work_item_params(r, dialect) for r in new_items))
-        db.run_many(
-            st.UPDATE_WORK_ITEM,
-            (
-                {
-                    "id": r.id,
-                    "state": r.state,
-                    "has_jobs": dialect.bool_in(r.has_jobs),
-                    "updated_at": dialect.time_in(r.updated_at),
-                }
-                for r in changed_items
-            ),
-        )
+        if self._touched:
+            self._flush_rows()
+        if self._touched_markings:
+            self._flush_markings()
         if self._task_log:
+            time_in = self.db.dialect.time_in
             for entry in self._task_log:
-                entry["at"] = dialect.time_in(entry["at"])
-            db.run_many(st.INSERT_TASK_LOG, self._task_log)
+                entry["at"] = time_in(entry["at"])
+            self.db.run_many(st.INSERT_TASK_LOG, self._task_log)
             self._task_log = []
-        self._flush_stats()
-        for row in (*new_workflows, *changed_workflows, *new_items, *changed_items):
-            row.saved = row.mutable()
+        if self._touched_stats:
+            self._flush_stats()
 
-    def _flush_tasks(self) -> None:
-        new: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
-        for tasks in self._tasks.values():
-            for task in tasks.values():
-                current = task.mutable()
-                if task.saved == current:
-                    continue
-                params = {
-                    "workflow_id": task.workflow_id,
-                    "name": task.name,
-                    "state": task.state,
-                    "generation": task.generation,
-                    "jobs_generation": task.jobs_generation,
-                }
-                if task.saved is None:
-                    params["execution_mode"] = task.execution_mode
-                    new.append(params)
-                else:
-                    changed.append(params)
-                task.saved = current
-        self.db.run_many(st.INSERT_TASK, new)
-        self.db.run_many(st.UPDATE_TASK, changed)
+    def _flush_rows(self) -> None:
+        d = self.db.dialect
+        batches: dict[Statement, list[dict[str, Any]]] = {}
+        for row in self._touched.values():
+            current = row.mutable()
+            if row.saved == current:
+                continue
+            statement, params = _write_for(row, d)
+            batches.setdefault(statement, []).append(params)
+            row.saved = current
+        self._touched = {}
+        for statement in _WRITE_ORDER:
+            rows = batches.get(statement)
+            if rows:
+                self.db.run_many(statement, rows)
 
     def _flush_markings(self) -> None:
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
-        for workflow_id, marking in self._markings.items():
+        for workflow_id in self._touched_markings:
+            marking = self._markings[workflow_id]
             saved = self._saved_markings.get(workflow_id)
             if saved is None:
                 new.extend(
@@ -264,15 +249,15 @@ class UnitOfWork:
                     if saved[name] != tokens
                 )
             self._saved_markings[workflow_id] = dict(marking)
+        self._touched_markings = set()
         self.db.run_many(st.INSERT_CONDITION, new)
         self.db.run_many(st.UPDATE_CONDITION, changed)
 
     def _flush_stats(self) -> None:
-        new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
-        for key, shards in self._stats.items():
+        for key in self._touched_stats:
             saved = self._saved_stats[key]
-            for shard, counters in shards.items():
+            for shard, counters in self._stats[key].items():
                 values = tuple(counters)
                 before = saved.get(shard)
                 if before == values:
@@ -284,10 +269,10 @@ class UnitOfWork:
                     "shard": shard,
                     **dict(zip(STAT_FIELDS, values, strict=True)),
                 }
-                (new if before is None else changed).append(params)
+                changed.append(params)
                 saved[shard] = values
-        self.db.run_many(st.INSERT_STATS, new)
-        self.db.run_many(st.UPDATE_STATS, changed)
+        self._touched_stats = set()
+        self.db.run_many(st.SAVE_STATS, changed)
 
     # --- decoding ------------------------------------------------------------------------
 
@@ -331,8 +316,8 @@ class UnitOfWork:
             state=values[9],
             execution_mode=values[10],
             has_jobs=bool(values[11]),
-            created_at=d.time_out(values[12]),  # type: ignore[arg-type]
-            updated_at=d.time_out(values[13]),  # type: ignore[arg-type]
+            created_at=None,
+            updated_at=None,
         )
         row.saved = row.mutable()
         self._workflows[row.id] = row
@@ -342,7 +327,6 @@ class UnitOfWork:
         known = self._work_items.get(values[0])
         if known is not None:
             return known
-        d = self.db.dialect
         row = WorkItemRow(
             id=values[0],
             name=values[1],
@@ -352,22 +336,54 @@ class UnitOfWork:
             task_generation=values[5],
             state=values[6],
             has_jobs=bool(values[7]),
-            created_at=d.time_out(values[8]),  # type: ignore[arg-type]
-            updated_at=d.time_out(values[9]),  # type: ignore[arg-type]
+            created_at=None,
+            updated_at=None,
         )
         row.saved = row.mutable()
         self._work_items[row.id] = row
         return row
 
 
-def _split(rows: Iterable[Any]) -> tuple[list[Any], list[Any]]:
-    new, changed = [], []
-    for row in rows:
+_WRITE_ORDER = (
+    st.INSERT_WORKFLOW,
+    st.UPDATE_WORKFLOW,
+    st.INSERT_TASK,
+    st.UPDATE_TASK,
+    st.INSERT_WORK_ITEM,
+    st.UPDATE_WORK_ITEM,
+)
+
+
+def _write_for(row: Any, d: Dialect) -> tuple[Statement, dict[str, Any]]:
+    """The statement (insert or update) and parameters that save one row."""
+    if isinstance(row, TaskRow):
+        params = {
+            "workflow_id": row.workflow_id,
+            "name": row.name,
+            "state": row.state,
+            "generation": row.generation,
+            "jobs_generation": row.jobs_generation,
+        }
         if row.saved is None:
-            new.append(row)
-        elif row.saved != row.mutable():
-            changed.append(row)
-    return new, changed
+            params["execution_mode"] = row.execution_mode
+            return st.INSERT_TASK, params
+        return st.UPDATE_TASK, params
+    if isinstance(row, WorkItemRow):
+        if row.saved is None:
+            return st.INSERT_WORK_ITEM, _work_item_params(row, d)
+        return st.UPDATE_WORK_ITEM, _state_params(row, d)
+    if row.saved is None:
+        return st.INSERT_WORKFLOW, _workflow_params(row, d)
+    return st.UPDATE_WORKFLOW, _state_params(row, d)
+
+
+def _state_params(row: WorkflowRow | WorkItemRow, d: Dialect) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "state": row.state,
+        "has_jobs": d.bool_in(row.has_jobs),
+        "updated_at": d.time_in(row.updated_at),
+    }
 
 
 def _workflow_params(row: WorkflowRow, d: Dialect) -> dict[str, Any]:
@@ -402,4 +418,3 @@ def _work_item_params(row: WorkItemRow, d: Dialect) -> dict[str, Any]:
         "created_at": d.time_in(row.created_at),
         "updated_at": d.time_in(row.updated_at),
     }
-

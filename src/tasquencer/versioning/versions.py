@@ -77,7 +77,9 @@ class WorkflowVersions:
 
 
 def register_versions(app: App, given: VersionsBuilder | WorkflowBuilder) -> WorkflowVersions:
-    builder = versions(given.name).version("v1", given) if isinstance(given, WorkflowBuilder) else given
+    builder = (
+        versions(given.name).version("v1", given) if isinstance(given, WorkflowBuilder) else given
+    )
     if not isinstance(builder, VersionsBuilder):
         raise TypeError("app.register expects tq.versions(name).version(...) or a workflow")
     if not builder.versions:

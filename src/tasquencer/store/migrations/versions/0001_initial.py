@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("has_jobs", sa.Boolean, nullable=False),
         sa.Column("created_at", Timestamp, nullable=False),
         sa.Column("updated_at", Timestamp, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index(
         "ix_tasquencer_workflows_parent",
@@ -57,26 +58,23 @@ def upgrade() -> None:
         sa.Column("generation", sa.Integer, nullable=False),
         sa.Column("execution_mode", State, nullable=False),
         sa.Column("jobs_generation", sa.Integer),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "tasquencer_task_log",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("workflow_id", Id, nullable=False),
-        sa.Column("task_name", Name, nullable=False),
-        sa.Column("generation", sa.Integer, nullable=False),
-        sa.Column("state", State, nullable=False),
+        sa.Column("workflow_id", Id, primary_key=True),
+        sa.Column("task_name", Name, primary_key=True),
+        sa.Column("generation", sa.Integer, primary_key=True),
+        sa.Column("state", State, primary_key=True),
         sa.Column("at", Timestamp, nullable=False),
-    )
-    op.create_index(
-        "ix_tasquencer_task_log_task",
-        "tasquencer_task_log",
-        ["workflow_id", "task_name", "generation"],
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "tasquencer_conditions",
         sa.Column("workflow_id", Id, primary_key=True),
         sa.Column("name", Name, primary_key=True),
         sa.Column("marking", sa.Integer, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "tasquencer_work_items",
@@ -90,14 +88,12 @@ def upgrade() -> None:
         sa.Column("has_jobs", sa.Boolean, nullable=False),
         sa.Column("created_at", Timestamp, nullable=False),
         sa.Column("updated_at", Timestamp, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index(
         "ix_tasquencer_work_items_task",
         "tasquencer_work_items",
-        ["workflow_id", "task_name", "task_generation", "state"],
-    )
-    op.create_index(
-        "ix_tasquencer_work_items_root", "tasquencer_work_items", ["root_workflow_id"]
+        ["workflow_id", "task_name", "task_generation"],
     )
     op.create_table(
         "tasquencer_task_stats",
@@ -111,6 +107,7 @@ def upgrade() -> None:
         sa.Column("completed", sa.Integer, nullable=False),
         sa.Column("failed", sa.Integer, nullable=False),
         sa.Column("canceled", sa.Integer, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "tasquencer_jobs",
@@ -128,6 +125,7 @@ def upgrade() -> None:
         sa.Column("finished_at", Timestamp),
         sa.Column("lease_owner", sa.String(100)),
         sa.Column("lease_expires_at", Timestamp),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_tasquencer_jobs_due", "tasquencer_jobs", ["state", "run_at"])
     op.create_table(
@@ -135,6 +133,7 @@ def upgrade() -> None:
         sa.Column("element_key", sa.String(300), primary_key=True),
         sa.Column("job_id", Id, primary_key=True),
         sa.Column("created_at", Timestamp, nullable=False),
+        sqlite_with_rowid=False,
     )
 
 

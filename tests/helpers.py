@@ -1,0 +1,38 @@
+"""Small builders for test workflows: a work item task that records what happens to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tasquencer import Builder
+from tasquencer.builder import TaskBuilder, WorkItemBuilder
+
+
+def auto_item(name: str = "item", *, start: bool = True) -> WorkItemBuilder:
+    """A work item that starts itself when initialized (the driver completes it)."""
+
+    def on_initialized(ctx: Any) -> None:
+        if start:
+            ctx.work_item.start()
+
+    return Builder.work_item(name).with_activities(on_initialized=on_initialized)
+
+
+def auto_task(item: WorkItemBuilder | None = None) -> TaskBuilder:
+    """A task that creates one work item when enabled."""
+
+    def on_enabled(ctx: Any) -> None:
+        ctx.work_item.initialize()
+
+    return Builder.task(item or auto_item()).with_activities(on_enabled=on_enabled)
+
+
+def router_to(*targets: str, split: str = "xor") -> Callable[[Any], Any]:
+    """A router that always routes to the given tasks."""
+
+    def route(ctx: Any) -> Any:
+        routes = [ctx.route.to_task(t) for t in targets]
+        return routes[0] if split == "xor" else routes
+
+    return route
