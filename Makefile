@@ -1,0 +1,32 @@
+# Set-up and checks. `make demo` installs everything and runs the demo; `make test` runs the
+# checks CI runs. Both create the virtual environment on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint pytest benchmark
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/tasquencer demo
+
+test: lint pytest
+
+lint: install
+	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest -q
+
+benchmark: install
+	$(BIN)/python benchmarks/engine_vs_peers.py

@@ -1,0 +1,171 @@
+"""The `tasquencer` command: demo, database upgrade, validation, graphs and inspection."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tasquencer.errors import TasquencerError
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_cli = typer.Typer(no_args_is_help=True, help="The engine's database schema.")
+cli.add_typer(db_cli, name="db")
+console = Console()
+
+AppOption = Annotated[str, typer.Option("--app", help="The app to load, as module:attribute.")]
+
+
+@cli.command()
+def demo(
+    db: Annotated[Path, typer.Option(help="SQLite file to run the demo in (recreated).")] = Path(
+        "tasquencer-demo.db"
+    ),
+) -> None:
+    """Run a document review process end to end on an embedded SQLite file."""
+    from tasquencer import demo as demo_module
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    demo_module.run(db, console)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(
+    url: Annotated[str, typer.Option("--url", help="Database URL (sqlite:///app.db, ...).")],
+) -> None:
+    """Create or upgrade the engine's tables to the current schema."""
+    from tasquencer.store import database
+
+    engine = database.create_engine(url)
+    try:
+        before = database.current_revision(engine)
+        database.upgrade_schema(engine)
+        after = database.current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        console.print(f"schema already at revision {after}")
+    else:
+        console.print(f"schema upgraded from {before or 'empty'} to {after}")
+
+
+@cli.command()
+def validate(app: Annotated[str, typer.Argument(help="The app, as module:attribute.")]) -> None:
+    """Load an app (which checks every registered definition) and list its workflows."""
+    loaded = _load_app(app)
+    table = Table(title=f"{app}: definitions are valid")
+    table.add_column("workflow")
+    table.add_column("version")
+    table.add_column("tasks", justify="right")
+    table.add_column("status")
+    for (name, version), compiled in sorted(loaded._versions.items()):
+        count = sum(len(w.tasks) for w in compiled.workflows.values())
+        table.add_row(name, version, str(count), "deprecated" if compiled.deprecated else "active")
+    console.print(table)
+
+
+@cli.command()
+def graph(
+    target: Annotated[str, typer.Argument(help="module:app:workflow")],
+    version: Annotated[str | None, typer.Option(help="Version (default: latest).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="mermaid or dot.")] = "mermaid",
+) -> None:
+    """Print a workflow definition as a Mermaid or DOT graph."""
+    from tasquencer.engine.definitions import describe_structure
+
+    module, _, workflow = target.rpartition(":")
+    if not module or not workflow:
+        raise typer.BadParameter("expected module:app:workflow", param_hint="TARGET")
+    loaded = _load_app(module)
+    versions = loaded._workflows.get(workflow)
+    if versions is None:
+        raise typer.BadParameter(f"{module} has no workflow {workflow!r}", param_hint="TARGET")
+    structure = describe_structure(versions.api(version).version.root)
+    print(_mermaid(structure) if fmt == "mermaid" else _dot(structure))
+
+
+@cli.command()
+def inspect(
+    workflow_id: Annotated[str, typer.Argument(help="A workflow instance id.")],
+    app: AppOption,
+) -> None:
+    """Show an instance: state, tasks with generations, markings, work items, children."""
+    loaded = _load_app(app)
+    from tasquencer.api import reads
+
+    try:
+        with loaded.transaction(read_only=True) as tx:
+            snapshot = reads.snapshot(tx, workflow_id)
+    except TasquencerError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[bold]{snapshot.name}[/bold] {snapshot.version_name} {snapshot.id}: {snapshot.state}"
+        f" ({snapshot.execution_mode})"
+    )
+    tasks = Table("task", "state", "generation")
+    for name, task in snapshot.tasks.items():
+        tasks.add_row(name, task.state, str(task.generation))
+    console.print(tasks)
+    marked = {c: m for c, m in snapshot.conditions.items() if m}
+    console.print(f"marked conditions: {marked or 'none'}")
+    if snapshot.work_items:
+        items = Table("work item", "name", "task", "generation", "state")
+        for item in snapshot.work_items:
+            items.add_row(item.id, item.name, item.task_name, str(item.generation), item.state)
+        console.print(items)
+    for child in snapshot.child_workflows:
+        console.print(f"child {child.name} {child.id} (task {child.task_name}): {child.state}")
+
+
+def _load_app(spec: str) -> Any:
+    from tasquencer.runtime.app import App
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise typer.BadParameter(f"expected module:attribute, got {spec!r}")
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise typer.BadParameter(f"cannot import {module_name!r}: {error}") from None
+    except TasquencerError as error:
+        console.print(f"[red]{spec}: {type(error).__name__}: {error}[/red]")
+        raise typer.Exit(1) from None
+    loaded = getattr(module, attribute, None)
+    if not isinstance(loaded, App):
+        raise typer.BadParameter(f"{spec} is not a tasquencer App")
+    return loaded
+
+
+def _mermaid(structure: dict[str, Any]) -> str:
+    lines = ["flowchart LR"]
+    for condition in structure["conditions"]:
+        lines.append(f"  {condition['name']}(({condition['name']}))")
+    for task in structure["tasks"]:
+        label = f"{task['name']} [{task['join_type']}/{task['split_type']}]"
+        lines.append(f'  {task["name"]}["{label}"]')
+    lines.extend(f"  {flow['source']} --> {flow['target']}" for flow in structure["flows"])
+    return "\n".join(lines)
+
+
+def _dot(structure: dict[str, Any]) -> str:
+    lines = [f'digraph "{structure["name"]}" {{', "  rankdir=LR;"]
+    for condition in structure["conditions"]:
+        lines.append(f'  "{condition["name"]}" [shape=circle];')
+    for task in structure["tasks"]:
+        lines.append(f'  "{task["name"]}" [shape=box];')
+    lines.extend(f'  "{f["source"]}" -> "{f["target"]}";' for f in structure["flows"])
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    cli()
