@@ -50,7 +50,7 @@ class NewDocument(pydantic.BaseModel):
 
 
 def _document(ctx: Any, workflow_id: str) -> Document:
-    document = ctx.db.get(Document, workflow_id)
+    document: Document | None = ctx.db.get(Document, workflow_id)
     assert document is not None
     return document
 
@@ -182,7 +182,7 @@ def run(path: Path, console: Console | None = None) -> str:
     app, api = build(path)
     say: Callable[[str], None] = console.print
     try:
-        workflow_id = api.initialize_root_workflow({"title": "Quarterly report"})
+        workflow_id: str = api.initialize_root_workflow({"title": "Quarterly report"})
         say(f"[bold]document_review[/bold] {workflow_id} started ({path})")
         steps = [
             ("draft", {"text": "first draft"}, "agent wrote draft v1"),
@@ -215,8 +215,9 @@ def run(path: Path, console: Console | None = None) -> str:
 
 
 def _open_item(api: tq.WorkflowApi, workflow_id: str, task: str) -> tq.WorkItem:
-    (item,) = api.list_work_items(workflow_id, task_name=task, state="started")
-    return item  # type: ignore[no-any-return]
+    items: list[tq.WorkItem] = api.list_work_items(workflow_id, task_name=task, state="started")
+    (item,) = items
+    return item
 
 
 def _show_state(api: tq.WorkflowApi, workflow_id: str, say: Callable[[str], None]) -> None:
