@@ -125,6 +125,65 @@ def inspect(
         console.print(f"child {child.name} {child.id} (task {child.task_name}): {child.state}")
 
 
+@cli.command()
+def worker(
+    app: AppOption,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once (threads).")] = 1,
+    poll: Annotated[float, typer.Option(help="Seconds between polls when idle.")] = 1.0,
+    lease: Annotated[float, typer.Option(help="Seconds an action's lease lasts.")] = 30.0,
+) -> None:
+    """Run the app's due jobs until interrupted (SIGINT/SIGTERM finish the job in hand)."""
+    import logging
+    import signal
+    import threading
+
+    from tasquencer.runtime.worker import Worker
+
+    if concurrency < 1:
+        raise typer.BadParameter("concurrency must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    loaded = _load_app(app)
+    stop = threading.Event()
+
+    def request_stop(*_: object) -> None:
+        stop.set()
+        loaded._job_signal.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    workers = [Worker(loaded, poll_interval=poll, lease_seconds=lease) for _ in range(concurrency)]
+    threads = [threading.Thread(target=w.serve, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    console.print(f"{concurrency} worker(s) running jobs of {app}; Ctrl-C to stop")
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(0.5)
+    loaded.close()
+
+
+@cli.command()
+def jobs(
+    app: AppOption,
+    state: Annotated[str | None, typer.Option(help="pending, in_progress, success, ...")] = None,
+    function: Annotated[str | None, typer.Option(help="Registered function name.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, most recent first.")] = 50,
+) -> None:
+    """List jobs, most recent first."""
+    loaded = _load_app(app)
+    table = Table("id", "function", "state", "run at", "attempts", "error")
+    for job in loaded.list_jobs(state=state, function=function, limit=limit):
+        table.add_row(
+            job.id,
+            job.function,
+            job.state,
+            job.run_at.isoformat(timespec="seconds"),
+            str(job.attempts),
+            (job.error or "")[:60],
+        )
+    console.print(table)
+
+
 def _load_app(spec: str) -> Any:
     from tasquencer.runtime.app import App
 

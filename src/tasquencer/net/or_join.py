@@ -138,7 +138,7 @@ def _starts(net: Net, task: str) -> list[_Move]:
     inputs = tuple(_condition(c) for c in net.presets[task])
     idle, busy = _idle(task), _busy(task)
     if net.joins[task] == "and":
-        return [_Move(inputs, (busy,))]
+        return [_Move((*inputs, idle), (busy,))]
     return [_Move((c, idle), (busy,), empty=inputs[:i]) for i, c in enumerate(inputs)]
 
 

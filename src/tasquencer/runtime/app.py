@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from tasquencer.errors import UnknownVersionError
+from tasquencer.runtime.actions import ActionContext, AsyncActionContext
 from tasquencer.runtime.clock import Clock, SystemClock
 from tasquencer.runtime.functions import MutationContext, QueryContext
 from tasquencer.runtime.ids import IdGenerator
 from tasquencer.runtime.registry import FunctionDef, FunctionKind, Registry, Retry, function_name
 from tasquencer.runtime.scheduler import JobRecord
 from tasquencer.runtime.transaction import Transaction
+from tasquencer.runtime.worker import Worker, WorkerThread
 from tasquencer.store import database
 from tasquencer.store.sql import dialect_for
 
@@ -52,6 +55,8 @@ class App:
         self.registry = Registry()
         self._versions: dict[tuple[str, str], CompiledVersion] = {}
         self._workflows: dict[str, WorkflowVersions] = {}
+        # Wakes this process's idle workers when a call commits new jobs.
+        self._job_signal = threading.Event()
         if auto_migrate:
             database.upgrade_schema(self.engine)
 
@@ -175,6 +180,19 @@ class App:
         with self.transaction(read_only=True) as tx:
             return definition.fn(QueryContext(tx), **kwargs)
 
+    def run_action(self, function: object, /, **kwargs: Any) -> Any:
+        """Run a registered action here and now (not as a job); async actions run to completion."""
+        definition = self._resolve(function, "action")
+        if definition.is_async:
+            return asyncio.run(definition.fn(AsyncActionContext(self), **kwargs))
+        return definition.fn(ActionContext(self), **kwargs)
+
+    async def run_action_async(self, function: object, /, **kwargs: Any) -> Any:
+        definition = self._resolve(function, "action")
+        if definition.is_async:
+            return await definition.fn(AsyncActionContext(self), **kwargs)
+        return await asyncio.to_thread(definition.fn, ActionContext(self), **kwargs)
+
     async def run_mutation_async(self, function: object, /, **kwargs: Any) -> Any:
         """`run_mutation` for async callers: the transaction runs in a worker thread."""
         return await asyncio.to_thread(self.run_mutation, function, **kwargs)
@@ -197,6 +215,35 @@ class App:
         with self.transaction(read_only=True) as tx:
             return tx.scheduler.get(job_id)
 
+    def list_jobs(
+        self, *, state: str | None = None, function: str | None = None, limit: int = 100
+    ) -> list[JobRecord]:
+        """Jobs, most recent first, optionally filtered by state and function name."""
+        with self.transaction(read_only=True) as tx:
+            return tx.scheduler.list(state=state, function=function, limit=limit)
+
+    def start_worker(self, **options: Any) -> WorkerThread:
+        """Run jobs on a background thread of this process (a context manager; `.stop()`)."""
+        return WorkerThread(Worker(self, **options))
+
+    def run_due_jobs(self, *, max_jobs: int = 10_000) -> int:
+        """Run every job due now, and those they schedule for now, until none is due.
+
+        Deterministic (one at a time, in `run_at` order, in this thread): meant for tests with
+        a fake clock. Returns the number of jobs run.
+        """
+        worker = Worker(self, worker_id="run_due_jobs")
+        worker.recover_expired()
+        count = 0
+        while worker.run_next():
+            count += 1
+            if count >= max_jobs:
+                raise RuntimeError(
+                    f"run_due_jobs ran {max_jobs} jobs and more are due: a job may be "
+                    "rescheduling itself without delay"
+                )
+        return count
+
     # --- transactions --------------------------------------------------------------------
 
     @contextmanager
@@ -217,6 +264,8 @@ class App:
                         tx.close()
             finally:
                 connection.info.pop("tasquencer_read_only", None)
+        if tx.scheduled_jobs:
+            self._job_signal.set()
 
     def close(self) -> None:
         self.engine.dispose()

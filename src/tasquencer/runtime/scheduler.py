@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
 
 from tasquencer.errors import JobNotFoundError, SerializationError
 from tasquencer.store import jobs as st
+from tasquencer.store.tables import jobs
 
 if TYPE_CHECKING:
     from tasquencer.runtime.transaction import Transaction
@@ -59,6 +62,30 @@ class Scheduler:
         row = self._tx.db.one(st.SELECT_JOB, {"id": job_id})
         return None if row is None else job_record(row, self._tx.db.dialect)
 
+    def list(
+        self, *, state: str | None = None, function: str | None = None, limit: int = 100
+    ) -> list[JobRecord]:
+        query = sa.select(*st.JOB_COLUMNS).order_by(jobs.c.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(jobs.c.state == state)
+        if function is not None:
+            query = query.where(jobs.c.function == function)
+        return [
+            JobRecord(
+                id=row.id,
+                function=row.function,
+                args=row.args,
+                state=row.state,
+                run_at=_utc(row.run_at),
+                attempts=row.attempts,
+                error=row.error,
+                created_at=_utc(row.created_at),
+                started_at=_utc(row.started_at),
+                finished_at=_utc(row.finished_at),
+            )
+            for row in self._tx.connection.execute(query)
+        ]
+
     # --- jobs tied to elements (used by the engine) ---------------------------------------
 
     def register(self, key: str, job_id: str) -> None:
@@ -89,6 +116,7 @@ class Scheduler:
                 "created_at": self._now(),
             },
         )
+        self._tx.scheduled_jobs = True
         return job_id
 
     def _require(self, job_id: str) -> None:
@@ -117,6 +145,13 @@ def _to_json(value: Any) -> Any:
     if callable(dump):
         return dump(mode="json")
     raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def _utc(value: Any) -> Any:
+    """SQLite gives naive datetimes back; they are UTC."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def job_record(row: tuple[Any, ...], dialect: Any) -> JobRecord:

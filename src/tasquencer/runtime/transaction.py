@@ -49,6 +49,8 @@ class Transaction:
         self._session: EngineSession | None = None
         self._scheduler: Scheduler | None = None
         self._execution: Execution | None = None
+        # Set when this transaction scheduled a job, so local workers can be woken on commit.
+        self.scheduled_jobs = False
 
     @property
     def execution(self) -> Execution:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy import bindparam as p
 
@@ -25,6 +27,8 @@ JOB_COLUMNS = (
     jobs.c.lease_expires_at,
 )
 
+_cancelable = sa.or_(jobs.c.state == "pending", jobs.c.state == "in_progress")
+
 INSERT_JOB = Statement(
     sa.insert(jobs).values(
         id=p("id"),
@@ -41,7 +45,7 @@ INSERT_JOB = Statement(
 SELECT_JOB = Statement(sa.select(*JOB_COLUMNS).where(jobs.c.id == p("id")))
 CANCEL_JOB = Statement(
     sa.update(jobs)
-    .where(jobs.c.id == p("id"), jobs.c.state.in_(["pending", "in_progress"]))
+    .where(jobs.c.id == p("id"), _cancelable)
     .values(state="canceled", finished_at=p("now"))
 )
 REGISTER_JOB = Statement(
@@ -50,9 +54,95 @@ REGISTER_JOB = Statement(
 CANCEL_REGISTERED_JOBS = Statement(
     sa.update(jobs)
     .where(
-        jobs.c.state.in_(["pending", "in_progress"]),
+        _cancelable,
         jobs.c.id.in_(sa.select(scheduled.c.job_id).where(scheduled.c.element_key == p("key"))),
     )
     .values(state="canceled", finished_at=p("now"))
 )
 FORGET_REGISTERED_JOBS = Statement(sa.delete(scheduled).where(scheduled.c.element_key == p("key")))
+
+
+def _due_job(lock: bool) -> sa.Select[Any]:
+    query = (
+        sa.select(jobs.c.id, jobs.c.function, jobs.c.kind, jobs.c.args, jobs.c.attempts)
+        .where(jobs.c.state == "pending", jobs.c.run_at <= p("now"))
+        .order_by(jobs.c.run_at, jobs.c.id)
+        .limit(1)
+    )
+    return query.with_for_update(skip_locked=True) if lock else query
+
+
+# A worker claims the earliest due job; on PostgreSQL other workers skip the locked row.
+SELECT_DUE_JOB = Statement({"sqlite": _due_job(False), "postgresql": _due_job(True)})
+NEXT_RUN_AT = Statement(sa.select(sa.func.min(jobs.c.run_at)).where(jobs.c.state == "pending"))
+SELECT_JOB_STATE = Statement(
+    sa.select(jobs.c.state, jobs.c.lease_owner).where(jobs.c.id == p("id"))
+)
+FINISH_MUTATION = Statement(
+    sa.update(jobs)
+    .where(jobs.c.id == p("id"))
+    .values(
+        state=p("state"),
+        attempts=jobs.c.attempts + 1,
+        error=p("error"),
+        started_at=p("now"),
+        finished_at=p("now"),
+    )
+)
+START_ACTION = Statement(
+    sa.update(jobs)
+    .where(jobs.c.id == p("id"), jobs.c.state == "pending")
+    .values(
+        state="in_progress",
+        attempts=jobs.c.attempts + 1,
+        started_at=p("now"),
+        lease_owner=p("owner"),
+        lease_expires_at=p("expires"),
+    )
+)
+RENEW_LEASE = Statement(
+    sa.update(jobs)
+    .where(jobs.c.id == p("id"), jobs.c.lease_owner == p("owner"))
+    .values(lease_expires_at=p("expires"))
+)
+# Ends an action this worker holds: success, failure, or back to pending for a retry. A job
+# canceled while it ran stays canceled (the state filter leaves it alone).
+SETTLE_ACTION = Statement(
+    sa.update(jobs)
+    .where(jobs.c.id == p("id"), jobs.c.state == "in_progress", jobs.c.lease_owner == p("owner"))
+    .values(
+        state=p("state"),
+        error=p("error"),
+        run_at=sa.func.coalesce(p("run_at"), jobs.c.run_at),
+        finished_at=p("finished_at"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+RELEASE_LEASE = Statement(
+    sa.update(jobs)
+    .where(jobs.c.id == p("id"), jobs.c.lease_owner == p("owner"))
+    .values(lease_owner=None, lease_expires_at=None)
+)
+
+
+def _expired(lock: bool) -> sa.Select[Any]:
+    query = sa.select(jobs.c.id, jobs.c.function, jobs.c.attempts, jobs.c.max_attempts).where(
+        jobs.c.state == "in_progress", jobs.c.lease_expires_at < p("now")
+    )
+    return query.with_for_update(skip_locked=True) if lock else query
+
+
+SELECT_EXPIRED_LEASES = Statement({"sqlite": _expired(False), "postgresql": _expired(True)})
+RECOVER_JOB = Statement(
+    sa.update(jobs)
+    .where(jobs.c.id == p("id"), jobs.c.state == "in_progress")
+    .values(
+        state=p("state"),
+        error=p("error"),
+        run_at=sa.func.coalesce(p("run_at"), jobs.c.run_at),
+        finished_at=p("finished_at"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)

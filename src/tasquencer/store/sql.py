@@ -110,23 +110,33 @@ def dialect_for(name: str) -> Dialect:
 
 
 class Statement:
-    """A Core statement (or one per dialect) with its SQL text cached per dialect."""
+    """A Core statement (or one per dialect), compiled once per dialect.
 
-    __slots__ = ("_sql", "core")
+    Values written into the statement itself (`state == "pending"`, `.limit(1)`) become bound
+    parameters when compiled; they are kept as defaults and merged into every execution.
+    """
+
+    __slots__ = ("_compiled", "core")
 
     def __init__(self, core: sa.Executable | Mapping[str, sa.Executable]) -> None:
         self.core = core
-        self._sql: dict[str, str] = {}
+        self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def compiled(self, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            core = self.core[dialect.name] if isinstance(self.core, Mapping) else self.core
+            compiled = core.compile(dialect=dialect.compiler)  # type: ignore[attr-defined]
+            defaults = {
+                name: value
+                for name, value in compiled.params.items()
+                if not compiled.binds[name].required
+            }
+            found = self._compiled[dialect.name] = (str(compiled), defaults)
+        return found
 
     def sql(self, dialect: Dialect) -> str:
-        text = self._sql.get(dialect.name)
-        if text is None:
-            core = self.core[dialect.name] if isinstance(self.core, Mapping) else self.core
-            compiled = core.compile(  # type: ignore[attr-defined]
-                dialect=dialect.compiler, compile_kwargs={"render_postcompile": True}
-            )
-            text = self._sql[dialect.name] = str(compiled)
-        return text
+        return self.compiled(dialect)[0]
 
 
 class Db:
@@ -146,24 +156,27 @@ class Db:
         return self._cursor
 
     def all(self, statement: Statement, params: Params) -> list[Row]:
-        cursor = self.cursor
-        cursor.execute(statement.sql(self.dialect), params)
+        cursor = self._execute(statement, params)
         return cursor.fetchall()  # type: ignore[no-any-return]
 
     def one(self, statement: Statement, params: Params) -> Row | None:
-        cursor = self.cursor
-        cursor.execute(statement.sql(self.dialect), params)
+        cursor = self._execute(statement, params)
         return cursor.fetchone()  # type: ignore[no-any-return]
 
     def run(self, statement: Statement, params: Params) -> int:
-        cursor = self.cursor
-        cursor.execute(statement.sql(self.dialect), params)
-        return cursor.rowcount  # type: ignore[no-any-return]
+        return self._execute(statement, params).rowcount  # type: ignore[no-any-return]
 
     def run_many(self, statement: Statement, params: Sequence[Params] | Iterable[Params]) -> None:
-        rows = list(params)
+        sql, defaults = statement.compiled(self.dialect)
+        rows = [{**defaults, **row} for row in params] if defaults else list(params)
         if rows:
-            self.cursor.executemany(statement.sql(self.dialect), rows)
+            self.cursor.executemany(sql, rows)
+
+    def _execute(self, statement: Statement, params: Params) -> Any:
+        sql, defaults = statement.compiled(self.dialect)
+        cursor = self.cursor
+        cursor.execute(sql, {**defaults, **params} if defaults else params)
+        return cursor
 
     def close(self) -> None:
         if self._cursor is not None:

@@ -1,0 +1,309 @@
+"""Workers: run due jobs in `run_at` order.
+
+A scheduled mutation runs exactly once: the worker claims the job and runs the mutation in the
+same transaction (inside a savepoint, so a failing mutation is rolled back while the claim
+records the failure). A scheduled action is claimed in a short transaction that sets a lease,
+runs outside any transaction, and is settled afterwards; while it runs, the lease is renewed.
+A job whose lease expires (its worker died) is recovered: retried if its action has a retry
+policy with attempts left, otherwise failed as "worker lost". Actions therefore run at most
+once by default and at least once with `retry=tq.Retry(...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tasquencer.errors import FunctionNotRegisteredError
+from tasquencer.runtime.actions import ActionContext, AsyncActionContext
+from tasquencer.runtime.functions import MutationContext
+from tasquencer.runtime.registry import FunctionDef, Retry
+from tasquencer.runtime.transaction import Transaction
+from tasquencer.store import jobs as st
+
+if TYPE_CHECKING:
+    from tasquencer.runtime.app import App
+
+log = logging.getLogger("tasquencer.worker")
+
+WORKER_LOST = "worker lost: the lease of the worker running this job expired"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    id: str
+    function: str
+    kind: str
+    args: dict[str, Any]
+    attempt: int
+
+
+class Worker:
+    """Runs due jobs of one app, one at a time. Start several for more concurrency."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        worker_id: str | None = None,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 30.0,
+        recovery_interval: float | None = None,
+    ) -> None:
+        if poll_interval <= 0 or lease_seconds <= 0:
+            raise ValueError("poll_interval and lease_seconds must be positive")
+        self.app = app
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.poll_interval = poll_interval
+        self.lease = timedelta(seconds=lease_seconds)
+        self.recovery_interval = recovery_interval or lease_seconds / 2
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running_job: str | None = None
+        self._renewed = threading.Event()
+
+    # --- one step at a time ----------------------------------------------------------------
+
+    def run_next(self) -> bool:
+        """Claim and run the earliest due job, if any; returns whether one ran."""
+        claimed = self._claim_and_run_mutation_or_claim_action()
+        if claimed is None:
+            return False
+        if claimed.kind == "action":
+            self._run_action(claimed)
+        return True
+
+    def recover_expired(self) -> int:
+        """Retry or fail the actions whose worker lost its lease; returns how many."""
+        app = self.app
+        with app.transaction() as tx:
+            now = tx.now()
+            d = tx.db.dialect
+            rows = tx.db.all(st.SELECT_EXPIRED_LEASES, {"now": d.time_in(now)})
+            for job_id, function, attempts, max_attempts in rows:
+                retry = self._retry_of(function)
+                if retry is not None and attempts < max_attempts:
+                    params = _retry_params(retry, attempts, now, WORKER_LOST, d)
+                else:
+                    params = _final_params("failed", WORKER_LOST, now, d)
+                tx.db.run(st.RECOVER_JOB, {"id": job_id, **params})
+                log.warning("job %s (%s): %s", job_id, function, WORKER_LOST)
+        return len(rows)
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the earliest pending job is due (0 if overdue), None if none pend."""
+        with self.app.transaction(read_only=True) as tx:
+            (value,) = tx.db.one(st.NEXT_RUN_AT, {}) or (None,)
+            run_at = tx.db.dialect.time_out(value)
+            if run_at is None:
+                return None
+            return max(0.0, (run_at - tx.now()).total_seconds())
+
+    # --- serving ---------------------------------------------------------------------------
+
+    def serve(self, stop: threading.Event) -> None:
+        """Run jobs until `stop` is set; wait for the next due job (or a wake-up) when idle."""
+        wake = self.app._job_signal
+        last_recovery = 0.0
+        clock = time.monotonic
+        renewer = threading.Thread(target=self._renew_leases, args=(stop,), daemon=True)
+        renewer.start()
+        try:
+            while not stop.is_set():
+                try:
+                    if clock() - last_recovery >= self.recovery_interval:
+                        self.recover_expired()
+                        last_recovery = clock()
+                    if self.run_next():
+                        continue
+                    due_in = self.next_due_in()
+                except Exception:
+                    log.exception("worker %s: error while looking for jobs", self.worker_id)
+                    due_in = self.poll_interval
+                timeout = self.poll_interval if due_in is None else min(due_in, self.poll_interval)
+                if timeout > 0:
+                    wake.wait(timeout)
+                    wake.clear()
+        finally:
+            stop.set()
+            renewer.join()
+            if self._loop is not None:
+                self._loop.close()
+                self._loop = None
+
+    # --- pieces ----------------------------------------------------------------------------
+
+    def _claim_and_run_mutation_or_claim_action(self) -> ClaimedJob | None:
+        app = self.app
+        with app.transaction() as tx:
+            d = tx.db.dialect
+            now = tx.now()
+            row = tx.db.one(st.SELECT_DUE_JOB, {"now": d.time_in(now)})
+            if row is None:
+                return None
+            job_id, function, kind, args, attempts = row
+            claimed = ClaimedJob(job_id, function, kind, d.json_out(args), attempts + 1)
+            if kind == "action":
+                expires = d.time_in(now + self.lease)
+                tx.db.run(
+                    st.START_ACTION,
+                    {
+                        "id": job_id,
+                        "now": d.time_in(now),
+                        "owner": self.worker_id,
+                        "expires": expires,
+                    },
+                )
+                self._running_job = job_id
+                return claimed
+            state, error = self._run_mutation_in(tx, claimed)
+            tx.db.run(
+                st.FINISH_MUTATION,
+                {"id": job_id, "state": state, "error": error, "now": d.time_in(now)},
+            )
+            return claimed
+
+    def _run_mutation_in(self, tx: Transaction, job: ClaimedJob) -> tuple[str, str | None]:
+        """Run a job's mutation inside the claiming transaction; roll only it back on error."""
+        try:
+            definition = self._definition(job.function, "mutation")
+        except (FunctionNotRegisteredError, TypeError) as error:
+            return "failed", str(error)
+        savepoint = tx.connection.begin_nested()
+        inner = Transaction(tx.app, tx.connection)
+        try:
+            definition.fn(MutationContext(inner), **job.args)
+            inner.flush()
+        except Exception as error:
+            savepoint.rollback()
+            log.warning("job %s (%s) failed: %s", job.id, job.function, error)
+            return "failed", _describe(error)
+        finally:
+            inner.close()
+        savepoint.commit()
+        tx.scheduled_jobs |= inner.scheduled_jobs
+        return "success", None
+
+    def _run_action(self, job: ClaimedJob) -> None:
+        app = self.app
+        try:
+            definition = self._definition(job.function, "action")
+        except (FunctionNotRegisteredError, TypeError) as error:
+            self._settle(job, None, str(error))
+            return
+        try:
+            if definition.is_async:
+                ctx: Any = AsyncActionContext(app, job.id, job.attempt)
+                self._event_loop().run_until_complete(definition.fn(ctx, **job.args))
+            else:
+                definition.fn(ActionContext(app, job.id, job.attempt), **job.args)
+        except Exception as error:
+            log.warning(
+                "job %s (%s) attempt %d failed: %s", job.id, job.function, job.attempt, error
+            )
+            self._settle(job, definition.retry, _describe(error))
+            return
+        self._settle(job, None, None)
+
+    def _settle(self, job: ClaimedJob, retry: Retry | None, error: str | None) -> None:
+        self._running_job = None
+        with self.app.transaction() as tx:
+            d = tx.db.dialect
+            now = tx.now()
+            if error is None:
+                params = _final_params("success", None, now, d)
+            elif retry is not None and job.attempt < retry.attempts:
+                params = _retry_params(retry, job.attempt, now, error, d)
+            else:
+                params = _final_params("failed", error, now, d)
+            settled = tx.db.run(st.SETTLE_ACTION, {"id": job.id, "owner": self.worker_id, **params})
+            if not settled:  # canceled while it ran: keep the job canceled, drop our lease
+                tx.db.run(st.RELEASE_LEASE, {"id": job.id, "owner": self.worker_id})
+
+    def _renew_leases(self, stop: threading.Event) -> None:
+        interval = self.lease.total_seconds() / 3
+        while not stop.wait(interval):
+            job_id = self._running_job
+            if job_id is None:
+                continue
+            try:
+                with self.app.transaction() as tx:
+                    d = tx.db.dialect
+                    expires = d.time_in(tx.now() + self.lease)
+                    tx.db.run(
+                        st.RENEW_LEASE, {"id": job_id, "owner": self.worker_id, "expires": expires}
+                    )
+            except Exception:
+                log.exception("worker %s: could not renew the lease of %s", self.worker_id, job_id)
+
+    def _definition(self, function: str, kind: str) -> FunctionDef:
+        definition = self.app.registry.resolve(function)
+        if definition.kind != kind:
+            raise TypeError(f"job function {function} is a {definition.kind}, not a {kind}")
+        return definition
+
+    def _retry_of(self, function: str) -> Retry | None:
+        try:
+            return self.app.registry.resolve(function).retry
+        except FunctionNotRegisteredError:
+            return None
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+
+class WorkerThread:
+    """An in-process worker on a background thread; use as a context manager or call stop()."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=worker.serve,
+            args=(self._stop,),
+            name=f"tasquencer-{worker.worker_id}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Finish the job in hand, then stop."""
+        self._stop.set()
+        self.worker.app._job_signal.set()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> WorkerThread:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def backoff_delay(retry: Retry, attempt: int) -> float:
+    """Exponential backoff with jitter: half the capped delay, plus up to half again at random."""
+    delay: float = min(retry.max_delay, retry.initial_delay * 2.0 ** (attempt - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _retry_params(retry: Retry, attempt: int, now: datetime, error: str, d: Any) -> dict[str, Any]:
+    run_at = now + timedelta(seconds=backoff_delay(retry, attempt))
+    return {"state": "pending", "error": error, "run_at": d.time_in(run_at), "finished_at": None}
+
+
+def _final_params(state: str, error: str | None, now: datetime, d: Any) -> dict[str, Any]:
+    return {"state": state, "error": error, "run_at": None, "finished_at": d.time_in(now)}
+
+
+def _describe(error: BaseException) -> str:
+    summary = "".join(traceback.format_exception_only(type(error), error)).strip()
+    return summary[:4000]
