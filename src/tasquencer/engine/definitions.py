@@ -16,6 +16,7 @@ from tasquencer.builder.elements import (
 from tasquencer.builder.workflow import WorkflowBuilder
 from tasquencer.engine.payloads import ActionDef
 from tasquencer.errors import (
+    DuplicateElementError,
     InvalidFlowError,
     TaskMissingRouterError,
     UnknownElementError,
@@ -141,6 +142,7 @@ def _compile_workflow(
 ) -> WorkflowDef:
     wf = WorkflowDef(version, builder, parent_task)
     start, end = _start_and_end(builder)
+    _reject_duplicate_tasks(builder)
     for name, task_builder in builder.tasks:
         task = TaskDef(wf, name, task_builder)
         wf.tasks[name] = task
@@ -184,6 +186,16 @@ def _compile_workflow(
     )
     version.workflows[wf.path] = wf
     return wf
+
+
+def _reject_duplicate_tasks(builder: WorkflowBuilder) -> None:
+    seen: set[str] = set()
+    for name, _ in builder.tasks:
+        if name in seen:
+            raise DuplicateElementError(
+                f"workflow {builder.name!r} declares the task {name!r} more than once"
+            )
+        seen.add(name)
 
 
 def _start_and_end(builder: WorkflowBuilder) -> tuple[str, str]:

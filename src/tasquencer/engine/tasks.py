@@ -126,6 +126,8 @@ def ensure_started(ex: Execution, wf: WorkflowRow, task: TaskRow, internal: bool
             f"{task.name!r} of workflow {wf.id}", task.state, ACTIVE_STATES, "cannot start it"
         )
     workflows.ensure_started(ex, wf, internal)
+    if task.state != "enabled":
+        return  # starting the workflow (and its parent composite) tore this task down
     set_task_state(ex, task, "started")
     net = ex.definition(wf).net
     for condition in consumed_conditions(net, task.name, ex.uow.marking(wf.id)):

@@ -53,13 +53,7 @@ def initialize(
             ["a task with work items"],
             message=f"task {task.name!r} is a {tdef.kind} task; it has no work items",
         )
-    if task.state not in tasks.ACTIVE_STATES:
-        raise TaskInvalidStateError(
-            f"{task.name!r} of workflow {wf.id}",
-            task.state,
-            tasks.ACTIVE_STATES,
-            "work items are created only while their task is enabled or started",
-        )
+    _require_active(wf, task, task.generation)
     widef = tdef.work_item
     action = widef.actions["initialize"]
     parsed = _parse(action, payload, internal, widef)
@@ -68,6 +62,7 @@ def initialize(
 
     def create() -> str:
         if not created:
+            _require_active(wf, task, generation)
             now = ex.now()
             row = WorkItemRow(
                 id=ex.services.new_id(),
@@ -83,6 +78,9 @@ def initialize(
             )
             ex.uow.add_work_item(row)
             created.append(row)
+            count_child_transition(
+                ex, task, generation, tdef.stats_shards, row.id, None, "initialized"
+            )
         return created[0].id
 
     parent = ParentInfo(WorkflowInfo(wf.id, wf.name), TaskInfo(task.name, generation, tdef.path))
@@ -97,7 +95,6 @@ def initialize(
         action.callback(WorkItemContext(ex, internal, scope, parent, actor), parsed)  # type: ignore[arg-type]
     create()
     item = created[0]
-    count_child_transition(ex, task, generation, tdef.stats_shards, item.id, None, "initialized")
     trigger = _activity(ex, item, widef, parent, "on_initialized", internal, ("start",))
     if trigger is not None and trigger.action is not None:
         if queue is not None:
@@ -126,15 +123,12 @@ def start(ex: Execution, item: WorkItemRow, payload: Any, *, internal: bool) -> 
     if item.state != "initialized":
         return  # the task's start cascade tore this work item down
 
-    def perform() -> str:
-        if item.state == "initialized":
-            set_work_item_state(ex, item, "started")
-        return item.id
-
+    perform = _Transition(ex, item, "started")
     parent = _parent(wf, task, widef, item)
     scope = _active_scope(ex, item)
     _run_action(ex, action, widef, parent, internal, perform, scope, item.id, parsed)
-    perform()
+    if not perform.happened():
+        return  # the action's own cascade moved this work item on
     _count(ex, task, widef, item, "initialized", "started")
     trigger = _activity(
         ex, item, widef, parent, "on_started", internal, ("complete", "fail", "cancel")
@@ -163,12 +157,13 @@ def finish(
     wf, task, widef = _context_of(ex, item)
     action = widef.actions[action_name]
     parsed = _parse(action, payload, internal, widef)
-    perform = _setter(ex, item, state)
+    perform = _Transition(ex, item, state)
     parent = _parent(wf, task, widef, item)
     _run_action(
         ex, action, widef, parent, internal, perform, _refused(action_name, widef), item.id, parsed
     )
-    perform()
+    if not perform.happened():
+        return  # the action's own cascade moved this work item on
     _count(ex, task, widef, item, "started", state)
     _cancel_jobs(ex, item)
     _activity(ex, item, widef, parent, f"on_{state}", internal, ())
@@ -184,7 +179,7 @@ def cancel(
     _require_state(item, ("initialized", "started"), "cancel")
     prev = item.state
     wf, task, widef = _context_of(ex, item)
-    perform = _setter(ex, item, "canceled")
+    perform = _Transition(ex, item, "canceled")
     parent = _parent(wf, task, widef, item)
     if not teardown:
         action = widef.actions["cancel"]
@@ -192,7 +187,8 @@ def cancel(
         _run_action(
             ex, action, widef, parent, internal, perform, _refused("cancel", widef), item.id, parsed
         )
-    perform()
+    if not perform.happened():
+        return  # the action's own cascade moved this work item on
     _count(ex, task, widef, item, prev, "canceled")
     _cancel_jobs(ex, item)
     _activity(ex, item, widef, parent, "on_canceled", internal, ())
@@ -215,12 +211,13 @@ def reset(ex: Execution, item: WorkItemRow, payload: Any, *, internal: bool) -> 
     wf, task, widef = _context_of(ex, item)
     action = widef.actions["reset"]
     parsed = _parse(action, payload, internal, widef)
-    perform = _setter(ex, item, "initialized")
+    perform = _Transition(ex, item, "initialized")
     parent = _parent(wf, task, widef, item)
     _run_action(
         ex, action, widef, parent, internal, perform, _refused("reset", widef), item.id, parsed
     )
-    perform()
+    if not perform.happened():
+        return  # the action's own cascade moved this work item on
     _count(ex, task, widef, item, "started", "initialized")
     _cancel_jobs(ex, item)
     _activity(ex, item, widef, parent, "on_reset", internal, ())
@@ -238,6 +235,18 @@ def reset(ex: Execution, item: WorkItemRow, payload: Any, *, internal: bool) -> 
 
 
 # --- pieces ----------------------------------------------------------------------------------
+
+
+def _require_active(wf: WorkflowRow, task: TaskRow, generation: int) -> None:
+    """Work items are created only in their task's current, enabled or started, generation."""
+    if task.state not in tasks.ACTIVE_STATES or task.generation != generation:
+        raise TaskInvalidStateError(
+            f"{task.name!r} of workflow {wf.id}",
+            task.state,
+            tasks.ACTIVE_STATES,
+            f"work items are created only while their task is enabled or started "
+            f"(generation {generation}; the task is at generation {task.generation})",
+        )
 
 
 def _require_state(item: WorkItemRow, allowed: tuple[str, ...], action: str) -> None:
@@ -276,15 +285,29 @@ def _run_action(
     action.callback(WorkItemContext(ex, internal, scope, parent, actor), parsed)  # type: ignore[arg-type]
 
 
-def _setter(ex: Execution, item: WorkItemRow, state: str) -> Callable[[], str]:
-    required = item.state
+class _Transition:
+    """An action's transition function (`ctx.work_item.complete()`...): idempotent, and a
+    no-op once something else has moved the work item on."""
 
-    def perform() -> str:
-        if item.state == required:
-            set_work_item_state(ex, item, state)
-        return item.id
+    __slots__ = ("_done", "_ex", "_from", "_item", "_to")
 
-    return perform
+    def __init__(self, ex: Execution, item: WorkItemRow, to: str) -> None:
+        self._ex = ex
+        self._item = item
+        self._from = item.state
+        self._to = to
+        self._done = False
+
+    def __call__(self) -> str:
+        if not self._done and self._item.state == self._from:
+            set_work_item_state(self._ex, self._item, self._to)
+            self._done = True
+        return self._item.id
+
+    def happened(self) -> bool:
+        """Perform the transition if the action did not; whether it took place at all."""
+        self()
+        return self._done
 
 
 def _activity(

@@ -58,14 +58,19 @@ def initialize_child(
     internal: bool,
 ) -> str:
     """Create a child workflow of a composite task's current generation."""
-    if task.state not in tasks.ACTIVE_STATES:
+    _require_active(parent, task, task.generation)
+    return _initialize(ex, child, (parent, task), payload, internal)
+
+
+def _require_active(parent: WorkflowRow, task: TaskRow, generation: int | None) -> None:
+    if task.state not in tasks.ACTIVE_STATES or task.generation != generation:
         raise TaskInvalidStateError(
             f"{task.name!r} of workflow {parent.id}",
             task.state,
             tasks.ACTIVE_STATES,
-            "child workflows are created only while their composite task is enabled or started",
+            "child workflows are created only while their composite task is enabled or started"
+            f" (generation {generation}; the task is at generation {task.generation})",
         )
-    return _initialize(ex, child, (parent, task), payload, internal)
 
 
 def _initialize(
@@ -82,7 +87,15 @@ def _initialize(
 
     def create() -> str:
         if not created:
+            if parent is not None:
+                _require_active(*parent, generation)
             created.append(_insert_instance(ex, wdef, parent, generation))
+            if parent is not None:
+                parent_wf, task = parent
+                shards = ex.task_definition(parent_wf, task).stats_shards
+                count_child_transition(
+                    ex, task, task.generation, shards, created[0].id, None, "initialized"
+                )
         return created[0].id
 
     parent_info = _parent_info(wdef, parent, generation)
@@ -102,12 +115,6 @@ def _initialize(
         action.callback(ctx, parsed)
     create()
     wf = created[0]
-    if parent is not None:
-        parent_wf, task = parent
-        tdef = ex.task_definition(parent_wf, task)
-        count_child_transition(
-            ex, task, task.generation, tdef.stats_shards, wf.id, None, "initialized"
-        )
     _activity(ex, wf, wdef, "on_initialized", internal, parent_info, active=True)
     tasks.sweep(ex, wf, internal)
     return wf.id
@@ -169,6 +176,8 @@ def ensure_started(ex: Execution, wf: WorkflowRow, internal: bool) -> None:
     parent = _parent_rows(ex, wf)
     if parent is not None:
         tasks.ensure_started(ex, *parent, internal)
+        if wf.state != "initialized":
+            return  # the composite's start (its policy) already tore this workflow down
     set_workflow_state(ex, wf, "started")
     wdef = ex.definition(wf)
     _activity(ex, wf, wdef, "on_started", internal, _parent_info_of(ex, wf), active=True)

@@ -139,7 +139,7 @@ def _starts(net: Net, task: str) -> list[_Move]:
     idle, busy = _idle(task), _busy(task)
     if net.joins[task] == "and":
         return [_Move((*inputs, idle), (busy,))]
-    return [_Move((c, idle), (busy,), empty=inputs[:i]) for i, c in enumerate(inputs)]
+    return [_Move((c,), (busy,), empty=inputs[:i]) for i, c in enumerate(inputs)]
 
 
 def _completions(net: Net, task: str) -> list[_Move]:

@@ -51,10 +51,12 @@ CANCEL_JOB = Statement(
 REGISTER_JOB = Statement(
     sa.insert(scheduled).values(element_key=p("key"), job_id=p("job_id"), created_at=p("now"))
 )
+# An element's teardown cancels its jobs that have not started; one already running (an action
+# calling back into this very element, typically) finishes and keeps its own outcome.
 CANCEL_REGISTERED_JOBS = Statement(
     sa.update(jobs)
     .where(
-        _cancelable,
+        jobs.c.state == "pending",
         jobs.c.id.in_(sa.select(scheduled.c.job_id).where(scheduled.c.element_key == p("key"))),
     )
     .values(state="canceled", finished_at=p("now"))

@@ -1,0 +1,415 @@
+"""One transaction per API call, the user's Session sharing it, and the engine's schema."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import orm
+
+import tasquencer as tq
+from tasquencer import Builder
+from tasquencer.store import database
+from tasquencer.store.tables import metadata, work_items
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    """Raised on purpose by an activity."""
+
+
+def dump(app: tq.App) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every `tasquencer_` table in the database, in a stable order."""
+    with app.engine.connect() as connection:
+        names = [n for n in sa.inspect(connection).get_table_names() if n.startswith("tasquencer_")]
+        assert names, "the engine's tables should exist"
+        reflected = sa.MetaData()
+        reflected.reflect(connection, only=names)
+        dumped = {
+            name: sorted(
+                (tuple(row) for row in connection.execute(sa.select(reflected.tables[name]))),
+                key=repr,
+            )
+            for name in names
+        }
+        connection.rollback()
+    return dumped
+
+
+def self_starting_task(item: str = "item", **activities: Any) -> Any:
+    """A task that creates one work item when enabled; the work item starts itself."""
+
+    def on_initialized(ctx: Any) -> None:
+        ctx.work_item.start()
+
+    work_item = Builder.work_item(item).with_activities(on_initialized=on_initialized)
+
+    def on_enabled(ctx: Any) -> None:
+        ctx.work_item.initialize()
+
+    return Builder.task(work_item).with_activities(on_enabled=on_enabled, **activities)
+
+
+def register(app: tq.App, workflow: Any) -> tq.WorkflowApi:
+    return app.register(tq.versions(workflow.name).version("v1", workflow)).api("v1")
+
+
+def only_item(api: tq.WorkflowApi, workflow_id: str, task: str) -> Any:
+    (item,) = api.list_work_items(workflow_id, task_name=task)
+    return item
+
+
+def sequence(name: str, *tasks: tuple[str, Any]) -> Any:
+    """start -> tasks... -> end, each task given as (name, builder); None is a plain dummy."""
+    wf = Builder.workflow(name).start_condition("start").end_condition("end")
+    for task_name, builder in tasks:
+        if builder is None or isinstance(builder, tq.builder.DummyTaskBuilder):
+            wf = wf.dummy_task(task_name, builder)
+        else:
+            wf = wf.task(task_name, builder)
+    names = [n for n, _ in tasks]
+    wf = wf.connect_condition("start", lambda to: to.task(names[0]))
+    for a, b in itertools.pairwise(names):
+        wf = wf.connect_task(a, lambda to, b=b: to.task(b))
+    return wf.connect_task(names[-1], lambda to: to.condition("end"))
+
+
+class Base(orm.DeclarativeBase):
+    pass
+
+
+class Note(Base):
+    __tablename__ = "user_notes"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    text: orm.Mapped[str]
+
+
+class Attachment(Base):
+    __tablename__ = "user_attachments"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    work_item_id: orm.Mapped[str] = orm.mapped_column(sa.ForeignKey(work_items.c.id))
+
+
+def notes(app: tq.App) -> list[str]:
+    with orm.Session(app.engine) as session:
+        return list(session.scalars(sa.select(Note.text).order_by(Note.id)))
+
+
+# --- one transaction per call ----------------------------------------------------------------
+
+
+def test_exception_at_the_end_of_a_dummy_chain_rolls_back_the_whole_call(app):
+    reached: list[str] = []
+    fail = {"on": True}
+
+    @app.mutation
+    def later(ctx: Any) -> None:
+        """A job target."""
+
+    def a_completed(ctx: Any) -> None:
+        ctx.scheduler.run_after(60, later)
+
+    def d1_enabled(ctx: Any) -> None:
+        reached.append("d1")
+        ctx.scheduler.run_after(120, later)
+
+    def t3_enabled(ctx: Any) -> None:
+        reached.append("T3")
+        ctx.register_scheduled(ctx.scheduler.run_after(180, later))
+        ctx.work_item.initialize()
+        if fail["on"]:
+            raise Boom("T3 cannot be enabled")
+
+    wf = sequence(
+        "chain",
+        ("A", self_starting_task(on_completed=a_completed)),
+        ("d1", Builder.dummy_task().with_activities(on_enabled=d1_enabled)),
+        ("d2", None),
+        ("T3", Builder.task(Builder.work_item("x")).with_activities(on_enabled=t3_enabled)),
+    )
+    api = register(app, wf)
+    wid = api.internal_initialize_root_workflow()
+    a_item = only_item(api, wid, "A")
+    before = dump(app)
+
+    # A completes (scheduling a job), d1 and d2 run (d1 schedules a job), T3's on_enabled
+    # schedules and registers a job, creates a work item, then raises: none of it remains.
+    with pytest.raises(Boom):
+        api.internal_complete_work_item(a_item.id)
+
+    assert reached == ["d1", "T3"]
+    assert dump(app) == before
+    assert api.get_workflow_task_states(wid) == {
+        "A": "started",
+        "d1": "disabled",
+        "d2": "disabled",
+        "T3": "disabled",
+    }
+    assert api.get_work_item_state(a_item.id) == "started"
+
+    # The same call without the failure commits all of it.
+    fail["on"] = False
+    api.internal_complete_work_item(a_item.id)
+    after = dump(app)
+    assert len(after["tasquencer_jobs"]) == 3
+    assert len(after["tasquencer_scheduled"]) == 1
+    assert api.get_workflow_task_states(wid)["T3"] == "enabled"
+    assert [i.task_name for i in api.list_work_items(wid)] == ["A", "T3"]
+
+
+def test_exception_while_initializing_leaves_no_instance(app):
+    def explode(ctx: Any) -> None:
+        raise Boom("no")
+
+    wf = sequence(
+        "chain",
+        ("d1", None),
+        ("d2", None),
+        ("T3", Builder.task(Builder.work_item("x")).with_activities(on_enabled=explode)),
+    )
+    api = register(app, wf)
+    before = dump(app)
+    with pytest.raises(Boom):
+        api.internal_initialize_root_workflow()
+    assert dump(app) == before
+    assert api.list_workflows() == []
+
+
+def test_exception_in_a_child_workflow_activity_rolls_back_the_whole_call(app):
+    def on_started(ctx: Any) -> None:
+        raise Boom("child work item cannot start")
+
+    child_item = Builder.work_item("leaf").with_activities(
+        on_initialized=lambda ctx: ctx.work_item.start(), on_started=on_started
+    )
+    child = sequence(
+        "child",
+        (
+            "t",
+            Builder.task(child_item).with_activities(on_enabled=lambda c: c.work_item.initialize()),
+        ),
+    )
+
+    def create_child(ctx: Any) -> None:
+        ctx.workflow.initialize()
+
+    wf = (
+        Builder.workflow("parent")
+        .start_condition("start")
+        .end_condition("end")
+        .task("A", self_starting_task())
+        .composite_task("C", Builder.composite_task(child).with_activities(on_enabled=create_child))
+        .connect_condition("start", lambda to: to.task("A"))
+        .connect_task("A", lambda to: to.task("C"))
+        .connect_task("C", lambda to: to.condition("end"))
+    )
+    api = register(app, wf)
+    wid = api.internal_initialize_root_workflow()
+    before = dump(app)
+    with pytest.raises(Boom):
+        api.internal_complete_work_item(only_item(api, wid, "A").id)
+    assert dump(app) == before
+    assert api.list_child_workflows(wid, "C") == []
+
+
+# --- ctx.db: the user's Session in the same transaction --------------------------------------
+
+
+def test_user_rows_commit_and_roll_back_with_the_engine(app):
+    Base.metadata.create_all(app.engine)
+    fail_in_b = {"on": True}
+
+    def a_completed(ctx: Any) -> None:
+        ctx.db.add(Note(text=f"A done in {ctx.parent.workflow.id}"))
+
+    def a_enabled(ctx: Any) -> None:
+        assert isinstance(ctx.db, orm.Session)
+        ctx.db.add(Note(text="A enabled"))
+        ctx.work_item.initialize()
+
+    def b_enabled(ctx: Any) -> None:
+        ctx.db.add(Note(text="B enabled"))
+        if fail_in_b["on"]:
+            raise Boom("B")
+
+    item = Builder.work_item("item").with_activities(on_initialized=lambda c: c.work_item.start())
+    wf = sequence(
+        "notes",
+        ("A", Builder.task(item).with_activities(on_enabled=a_enabled, on_completed=a_completed)),
+        ("B", Builder.task(Builder.work_item("b")).with_activities(on_enabled=b_enabled)),
+    )
+    api = register(app, wf)
+    wid = api.internal_initialize_root_workflow()
+    assert notes(app) == ["A enabled"]
+
+    before = dump(app)
+    # A's on_completed writes a note, then B's on_enabled (same call) raises: both go.
+    with pytest.raises(Boom):
+        api.internal_complete_work_item(only_item(api, wid, "A").id)
+    assert notes(app) == ["A enabled"]
+    assert dump(app) == before
+
+    fail_in_b["on"] = False
+    api.internal_complete_work_item(only_item(api, wid, "A").id)
+    assert notes(app) == ["A enabled", f"A done in {wid}", "B enabled"]
+    assert api.get_workflow_task_states(wid) == {"A": "completed", "B": "enabled"}
+
+
+def test_user_queries_see_the_engine_changes_of_the_same_call(app):
+    Base.metadata.create_all(app.engine)
+    seen: dict[str, Any] = {}
+
+    def wf_initialized(ctx: Any) -> None:
+        seen["workflow"] = ctx.db.execute(
+            sa.text("SELECT state FROM tasquencer_workflows WHERE id = :id"),
+            {"id": ctx.workflow.id},
+        ).scalar_one()
+
+    def on_enabled(ctx: Any) -> None:
+        ctx.db.add(Note(text="from on_enabled"))
+        item_id = ctx.work_item.initialize()
+        seen["work_item"] = tuple(
+            ctx.db.execute(
+                sa.text(
+                    "SELECT id, state, task_name FROM tasquencer_work_items "
+                    "WHERE workflow_id = :wid"
+                ),
+                {"wid": ctx.parent.workflow.id},
+            ).one()
+        )
+        seen["item_id"] = item_id
+        seen["markings"] = dict(
+            ctx.db.execute(
+                sa.text("SELECT name, marking FROM tasquencer_conditions WHERE workflow_id = :w"),
+                {"w": ctx.parent.workflow.id},
+            ).all()
+        )
+        seen["notes"] = list(ctx.db.scalars(sa.select(Note.text)))
+
+    wf = sequence(
+        "queries",
+        ("A", Builder.task(Builder.work_item("item")).with_activities(on_enabled=on_enabled)),
+    ).with_activities(on_initialized=wf_initialized)
+    api = register(app, wf)
+    wid = api.internal_initialize_root_workflow()
+
+    assert seen["workflow"] == "initialized"
+    assert seen["work_item"] == (seen["item_id"], "initialized", "A")
+    # A is enabled but not started: the start token is still there.
+    assert seen["markings"] == {"start": 1, "end": 0}
+    assert seen["notes"] == ["from on_enabled"]
+    assert api.get_work_item_state(seen["item_id"]) == "initialized"
+    assert wid
+
+
+def test_user_table_with_a_foreign_key_to_work_items(app):
+    Base.metadata.create_all(app.engine)
+    bad = {"on": False}
+
+    def on_initialized(ctx: Any) -> None:
+        work_item_id = "no-such-work-item" if bad["on"] else ctx.work_item.id
+        ctx.db.add(Attachment(work_item_id=work_item_id))
+        ctx.db.flush()
+
+    item = Builder.work_item("item").with_activities(on_initialized=on_initialized)
+    wf = sequence(
+        "fk",
+        ("A", Builder.task(item).with_activities(on_enabled=lambda c: c.work_item.initialize())),
+    )
+    api = register(app, wf)
+    wid = api.internal_initialize_root_workflow()
+    item_id = only_item(api, wid, "A").id
+    with orm.Session(app.engine) as session:
+        assert list(session.scalars(sa.select(Attachment.work_item_id))) == [item_id]
+
+    # SQLite enforces the key: a dangling reference fails and the whole call rolls back.
+    bad["on"] = True
+    before = dump(app)
+    with pytest.raises(sa.exc.IntegrityError):
+        api.internal_initialize_root_workflow()
+    assert dump(app) == before
+    with orm.Session(app.engine) as session:
+        assert list(session.scalars(sa.select(Attachment.work_item_id))) == [item_id]
+
+
+# --- the database ----------------------------------------------------------------------------
+
+
+def test_sqlite_runs_in_wal_mode(app):
+    with app.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        connection.rollback()
+
+
+def test_a_second_app_on_the_same_file_sees_the_same_instances(app):
+    wf = sequence("shared", ("A", self_starting_task()), ("B", self_starting_task()))
+    api = register(app, wf)
+    wid = api.internal_initialize_root_workflow()
+
+    other = tq.App(app.url)
+    try:
+        other_api = register(other, wf)
+        assert other_api.get_workflow_snapshot(wid) == api.get_workflow_snapshot(wid)
+        assert [w.id for w in other_api.list_workflows()] == [wid]
+        other_api.internal_complete_work_item(only_item(other_api, wid, "A").id)
+        assert api.get_workflow_task_states(wid) == {"A": "completed", "B": "started"}
+        api.internal_complete_work_item(only_item(api, wid, "B").id)
+        assert other_api.get_workflow_state(wid) == "completed"
+    finally:
+        other.close()
+
+
+def test_engine_tables_are_created_on_first_use(tmp_path):
+    first = tq.App(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        names = set(sa.inspect(first.engine).get_table_names())
+        assert {t.name for t in metadata.sorted_tables} <= names
+        assert all(n.startswith("tasquencer_") for n in names)
+        api = register(first, sequence("wf", ("A", self_starting_task())))
+        wid = api.internal_initialize_root_workflow()
+    finally:
+        first.close()
+    # Opening it again is a no-op upgrade that keeps the data.
+    again = tq.App(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        api = register(again, sequence("wf", ("A", self_starting_task())))
+        assert [w.id for w in api.list_workflows()] == [wid]
+    finally:
+        again.close()
+
+
+def test_auto_migrate_false_leaves_an_empty_database_untouched(tmp_path):
+    path = tmp_path / "empty.db"
+    app = tq.App(f"sqlite:///{path}", auto_migrate=False)
+    try:
+        register(app, sequence("wf", ("A", self_starting_task())))
+        assert sa.inspect(app.engine).get_table_names() == []
+    finally:
+        app.close()
+
+
+def test_the_migration_creates_exactly_the_metadata_schema(tmp_path):
+    engine = database.create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    try:
+        database.upgrade_schema(engine)
+        assert database.current_revision(engine) == database.SCHEMA_HEAD
+
+        def include(
+            obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+        ) -> bool:
+            return not (type_ == "table" and name == database.VERSION_TABLE)
+
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"include_object": include, "compare_type": True}
+            )
+            assert compare_metadata(context, metadata) == []
+            connection.rollback()
+    finally:
+        engine.dispose()
