@@ -2,6 +2,7 @@
 
 import pytest
 
+import tasquencer as tq
 from examples import async_email
 
 
@@ -80,3 +81,15 @@ def test_main_runs(tmp_path, capsys):
     assert "success after 1 attempt(s)" in out
     assert "is sent (msg-" in out
     assert "is completed" in out
+
+
+def test_only_the_workflow_creates_emails(api):
+    workflow_id, _ = start(api)
+    target = {
+        "path": ["welcome", "send_welcome_email", "send_welcome_email"],
+        "parent_workflow_id": workflow_id,
+        "parent_task_name": "send_welcome_email",
+    }
+    with pytest.raises(tq.NotInternalMutationError):
+        api.initialize_work_item(target, {"to": "eve@example.com", "subject": "spam"})
+    assert len(api.list_work_items(workflow_id)) == 1

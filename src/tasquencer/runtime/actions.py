@@ -57,12 +57,19 @@ class ActionScheduler:
 class ActionContext:
     """`ctx` of a sync action."""
 
-    def __init__(self, app: App, job_id: str | None = None, attempt: int = 1) -> None:
+    def __init__(
+        self, app: App, job_id: str | None = None, attempt: int = 1, max_attempts: int = 1
+    ) -> None:
         self._app = app
         self.job_id = job_id
         self.attempt = attempt
+        self.max_attempts = max_attempts
         self.is_internal = True
         self.scheduler = ActionScheduler(app, job_id)
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
 
     def now(self) -> datetime:
         return self._app.clock.now()
@@ -80,12 +87,19 @@ class ActionContext:
 class AsyncActionContext:
     """`ctx` of an `async def` action: the same calls, awaited."""
 
-    def __init__(self, app: App, job_id: str | None = None, attempt: int = 1) -> None:
+    def __init__(
+        self, app: App, job_id: str | None = None, attempt: int = 1, max_attempts: int = 1
+    ) -> None:
         self._app = app
         self.job_id = job_id
         self.attempt = attempt
+        self.max_attempts = max_attempts
         self.is_internal = True
         self.scheduler = ActionScheduler(app, job_id)
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
 
     def now(self) -> datetime:
         return self._app.clock.now()

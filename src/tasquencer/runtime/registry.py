@@ -66,9 +66,15 @@ class Registry:
             entry = self._by_object.get(id(function))
             found = entry[1] if entry is not None and entry[0] is function else None
         if found is None:
+            hint = ""
+            if isinstance(function, str) and "<locals>" in function:
+                hint = (
+                    " (it was defined inside another function: give it a stable name with "
+                    "@app.action(name=...) so every process registers it under the same name)"
+                )
             raise FunctionNotRegisteredError(
                 f"{_describe(function)} is not registered with this app; decorate it with "
-                "@app.mutation, @app.query or @app.action"
+                f"@app.mutation, @app.query or @app.action{hint}"
             )
         return found
 

@@ -130,7 +130,8 @@ class Scheduler:
 def encode_args(function: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The job's arguments as JSON values; dataclasses and pydantic models become objects."""
     try:
-        return json.loads(json.dumps(kwargs, default=_to_json))  # type: ignore[no-any-return]
+        encoded = json.dumps(kwargs, default=_to_json, allow_nan=False)
+        return json.loads(encoded)  # type: ignore[no-any-return]
     except (TypeError, ValueError) as error:
         raise SerializationError(
             f"the arguments of {function} must be JSON-serializable to be stored with the job: "

@@ -63,6 +63,9 @@ class Transaction:
         if self._session is None:
             self._session = EngineSession(
                 bind=self.connection,
+                # Use the call's transaction as is (no savepoint of its own, which closing the
+                # session would roll back); a failed flush rolls back the call.
+                join_transaction_mode="rollback_only",
                 expire_on_commit=False,
                 info={"tasquencer_uow": self.uow},
             )

@@ -183,7 +183,8 @@ class Worker:
             definition.fn(MutationContext(inner), **job.args)
             inner.flush()
         except Exception as error:
-            savepoint.rollback()
+            if savepoint.is_active:  # a failed flush of ctx.db may have rolled it back already
+                savepoint.rollback()
             log.warning("job %s (%s) failed: %s", job.id, job.function, error)
             return "failed", _describe(error)
         finally:
@@ -200,11 +201,12 @@ class Worker:
             self._settle(job, None, str(error))
             return
         try:
+            attempts = definition.retry.attempts if definition.retry else 1
             if definition.is_async:
-                ctx: Any = AsyncActionContext(app, job.id, job.attempt)
+                ctx: Any = AsyncActionContext(app, job.id, job.attempt, attempts)
                 self._event_loop().run_until_complete(definition.fn(ctx, **job.args))
             else:
-                definition.fn(ActionContext(app, job.id, job.attempt), **job.args)
+                definition.fn(ActionContext(app, job.id, job.attempt, attempts), **job.args)
         except Exception as error:
             log.warning(
                 "job %s (%s) attempt %d failed: %s", job.id, job.function, job.attempt, error
