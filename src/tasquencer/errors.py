@@ -185,6 +185,17 @@ class PayloadValidationError(TasquencerError, ValueError):
         self.errors = errors or []
 
 
+class TransactionAbortedError(TasquencerError):
+    """The call's transaction was rolled back underneath the engine (through `ctx.db`)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the call's transaction was rolled back through ctx.db (a failed flush, or an "
+            "explicit rollback()); its changes are discarded. ctx.db shares the engine's "
+            "transaction: to undo a call, raise an exception instead"
+        )
+
+
 class SerializationError(TasquencerError, TypeError):
     """A value that must be stored as JSON (job arguments) is not JSON-serializable."""
 

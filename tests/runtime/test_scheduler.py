@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
+import pydantic
 import pytest
 
 import tasquencer as tq
 
 HOUR = 3600
+HELPER_IDS = itertools.count()  # unique names for helper mutations
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def ran(app):
 def schedule(app, delay=0, function=None, **kwargs):
     """Schedule one job from a mutation of its own; returns the job id."""
 
-    @app.mutation(name=f"jobs.schedule.{len(app.registry._by_name)}")
+    @app.mutation(name=f"jobs.schedule.{next(HELPER_IDS)}")
     def scheduling(ctx):
         return ctx.scheduler.run_after(delay, function or app.noop, **kwargs)
 
@@ -143,6 +146,10 @@ def test_a_non_json_argument_rolls_the_mutation_back_when_not_caught(app, ran):
 
 
 def test_json_arguments_are_stored_and_passed_back_as_json_values(app, ran):
+    class Model(pydantic.BaseModel):
+        name: str
+        when: datetime
+
     @dataclasses.dataclass
     class Point:
         x: int
@@ -158,6 +165,7 @@ def test_json_arguments_are_stored_and_passed_back_as_json_values(app, ran):
         items=(1, 2),
         nested={"a": [1, {"b": None}]},
         point=Point(1, 2),
+        model=Model(name="m", when=datetime(2030, 1, 2, tzinfo=UTC)),
     )
     expected = {
         "text": "é ✓",
@@ -167,6 +175,7 @@ def test_json_arguments_are_stored_and_passed_back_as_json_values(app, ran):
         "items": [1, 2],
         "nested": {"a": [1, {"b": None}]},
         "point": {"x": 1, "y": 2},
+        "model": {"name": "m", "when": "2030-01-02T00:00:00Z"},
     }
     assert app.get_job(job_id).args == expected
     assert app.run_due_jobs() == 1
@@ -231,8 +240,12 @@ def test_a_registered_function_can_be_scheduled_by_name(app, ran):
     assert ran == [{"x": 3}]
 
 
-@pytest.mark.parametrize("delay", [-1, -0.001, timedelta(seconds=-1)], ids=str)
-def test_a_negative_delay_is_a_value_error(app, ran, delay):
+@pytest.mark.parametrize(
+    "delay",
+    [-1, -0.001, timedelta(seconds=-1), float("nan"), float("inf"), 1e15],
+    ids=["-1", "-0.001", "-timedelta", "nan", "inf", "1e15"],
+)
+def test_a_negative_or_unusable_delay_is_a_value_error(app, ran, delay):
     with pytest.raises(ValueError):
         schedule(app, delay)
     assert app.list_jobs() == []
@@ -300,7 +313,7 @@ def test_a_run_at_in_the_past_is_due_at_once(app, ran):
 
 
 def cancel(app, job_id):
-    @app.mutation(name=f"jobs.cancel.{len(app.registry._by_name)}")
+    @app.mutation(name=f"jobs.cancel.{next(HELPER_IDS)}")
     def canceling(ctx):
         ctx.scheduler.cancel(job_id)
 
@@ -392,7 +405,7 @@ def test_a_job_record_has_every_field(app, ran):
     created = app.clock.now()
     job_id = schedule(app, 30, x=1)
     job = app.get_job(job_id)
-    assert dataclasses.asdict(job) == {
+    expected = {
         "id": job_id,
         "function": "jobs.noop",
         "args": {"x": 1},
@@ -404,6 +417,8 @@ def test_a_job_record_has_every_field(app, ran):
         "started_at": None,
         "finished_at": None,
     }
+    record = dataclasses.asdict(job)
+    assert {name: record[name] for name in expected} == expected
     with pytest.raises(dataclasses.FrozenInstanceError):
         job.state = "success"
 

@@ -140,9 +140,11 @@ def assert_every_increment_ran_exactly_once(module: Any, count: int) -> None:
     assert module.app.list_jobs(state="in_progress") == []
     # the same count through the domain table the mutation writes with ctx.db
     counters = module.app.run_query(module.counters)
-    assert {k: v for k, v in counters.items() if k.startswith("k")} == {
-        f"k{i}": 1 for i in range(count)
-    }
+    domain = {k: v for k, v in counters.items() if k.startswith("k")}
+    assert domain == {f"k{i}": 1 for i in range(count)}, (
+        "the increments' jobs succeeded and their marker jobs exist, but the rows they wrote "
+        "with ctx.db are not all there"
+    )
 
 
 def test_a_killed_worker_s_action_fails_as_worker_lost_and_no_mutation_is_lost(crash):
@@ -172,6 +174,17 @@ def test_a_killed_worker_s_action_fails_as_worker_lost_and_no_mutation_is_lost(c
     assert [e[:2] for e in events(module)] == [("hang", 1)]  # at most once: not run again
     assert [e[2] for e in events(module)] == [first.pid]
     assert "finished:hang" not in module.app.run_query(module.counters)
+
+    listed = subprocess.run(
+        [str(TASQUENCER), "jobs", "--app", f"{MODULE}:app", "--state", "failed"],
+        cwd=ROOT,
+        env={**workers.env, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert job.id in listed.stdout and "worker lost" in listed.stdout, listed.stdout
     assert_every_increment_ran_exactly_once(module, 30)
 
 

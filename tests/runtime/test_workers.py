@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 import tasquencer as tq
 from tasquencer import Builder
@@ -22,6 +25,7 @@ from tasquencer.runtime.worker import WORKER_LOST, Worker
 from tests.helpers import auto_task
 
 HOUR = 3600
+HELPER_IDS = itertools.count()  # unique names for helper mutations
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005) -> Any:
@@ -70,7 +74,7 @@ def notes(app) -> Notes:
 def schedule(app, delay, function, **kwargs) -> str:
     """Schedule one job from a mutation of its own; returns the job id."""
 
-    @app.mutation(name=f"tests.schedule.{len(app.registry._by_name)}")
+    @app.mutation(name=f"tests.schedule.{next(HELPER_IDS)}")
     def scheduling(ctx):
         return ctx.scheduler.run_after(delay, function, **kwargs)
 
@@ -471,6 +475,20 @@ def test_nothing_runs_before_it_is_due(app, order):
     assert {j.state for j in app.list_jobs()} == {"success"}
 
 
+def test_run_due_jobs_closes_the_event_loop_it_opens_for_async_actions(app):
+    @app.action
+    async def act(ctx):
+        await asyncio.sleep(0)
+
+    schedule(app, 0, act)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert app.run_due_jobs() == 1
+        gc.collect()
+    leaks = [str(w.message) for w in caught if "unclosed event loop" in str(w.message)]
+    assert leaks == []
+
+
 def test_run_due_jobs_stops_a_job_that_reschedules_itself_without_delay(app):
     @app.mutation
     def again(ctx):
@@ -568,6 +586,73 @@ def test_a_scheduled_mutation_that_raises_after_domain_writes_is_rolled_back_and
     assert job.error == "ValueError: bad input 42"
     assert app.get_job(after).state == "success"
     assert notes.texts() == ["next"]
+
+
+class Base(orm.DeclarativeBase):
+    pass
+
+
+class Row(Base):
+    __tablename__ = "orm_rows"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    text: orm.Mapped[str]
+
+
+@pytest.fixture
+def rows(app):
+    Base.metadata.create_all(app.engine)
+
+    @app.mutation(name="rows.add")
+    def add(ctx, id, text):
+        ctx.db.add(Row(id=id, text=text))
+        ctx.db.flush()
+
+    @app.query(name="rows.all")
+    def all_rows(ctx):
+        return [(r.id, r.text) for r in ctx.db.scalars(sa.select(Row).order_by(Row.id))]
+
+    return add, all_rows
+
+
+def test_a_scheduled_mutation_whose_orm_flush_fails_is_failed(app, rows):
+    add, all_rows = rows
+    app.run_mutation(add, id=1, text="first")
+    duplicate = schedule(app, 0, add, id=1, text="duplicate")
+    fine = schedule(app, 0, add, id=2, text="second")
+    assert app.run_due_jobs() == 2
+    job = app.get_job(duplicate)
+    assert job.state == "failed"
+    assert "IntegrityError" in job.error
+    assert app.get_job(fine).state == "success"
+    assert app.run_query(all_rows) == [(1, "first"), (2, "second")]
+
+
+def test_a_scheduled_mutation_that_rolls_ctx_db_back_and_carries_on_fails_without_blocking(
+    app, rows
+):
+    """`try: flush() except IntegrityError: ctx.db.rollback()` is a common SQLAlchemy idiom.
+    Inside a mutation it cannot keep the call's transaction; whatever the engine does about
+    it, the job must end (not stay pending forever) and later jobs must still run."""
+    add, all_rows = rows
+    app.run_mutation(add, id=1, text="first")
+
+    @app.mutation(name="rows.add_or_fallback")
+    def add_or_fallback(ctx, id):
+        try:
+            ctx.db.add(Row(id=id, text="wanted"))
+            ctx.db.flush()
+        except sa.exc.IntegrityError:
+            ctx.db.rollback()
+            ctx.db.add(Row(id=id + 100, text="fallback"))
+            ctx.db.flush()
+
+    tricky = schedule(app, 0, add_or_fallback, id=1)
+    later = schedule(app, 1, add, id=3, text="later")
+    app.clock.advance(1)
+    app.run_due_jobs()
+    assert app.get_job(tricky).state in ("failed", "success")
+    assert app.get_job(later).state == "success"
+    assert (3, "later") in app.run_query(all_rows)
 
 
 def test_a_scheduled_mutation_with_wrong_arguments_fails(app, notes):
@@ -1012,6 +1097,37 @@ def test_the_in_process_worker_goes_on_after_a_failing_job(app, notes):
         good = schedule(app, 0, notes.add, text="after")
         assert wait_for(lambda: app.get_job(good).state == "success", timeout=5)
     assert app.get_job(bad).state == app.get_job(bad_action).state == "failed"
+
+
+def test_several_workers_run_every_job_exactly_once(app):
+    ran: list[str] = []
+    lock = threading.Lock()
+
+    @app.mutation(name="many.mutation")
+    def m(ctx, key):
+        with lock:
+            ran.append(key)
+
+    @app.action(name="many.action")
+    def a(ctx, key):
+        with lock:
+            ran.append(key)
+
+    @app.mutation
+    def plan(ctx):
+        for i in range(60):
+            ctx.scheduler.run_after(0, m, key=f"m{i}")
+            if i % 3 == 0:
+                ctx.scheduler.run_after(0, a, key=f"a{i}")
+
+    with (
+        app.start_worker(poll_interval=0.05),
+        app.start_worker(poll_interval=0.05),
+        app.start_worker(poll_interval=0.05),
+    ):
+        app.run_mutation(plan)
+        assert wait_for(lambda: len(app.list_jobs(state="success", limit=1000)) == 80, timeout=20)
+    assert sorted(ran) == sorted([f"m{i}" for i in range(60)] + [f"a{i}" for i in range(0, 60, 3)])
 
 
 def test_the_in_process_worker_stops_promptly(app):

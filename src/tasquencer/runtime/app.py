@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tasquencer.errors import UnknownVersionError
+from tasquencer.errors import TransactionAbortedError, UnknownVersionError
 from tasquencer.runtime.actions import ActionContext, AsyncActionContext
 from tasquencer.runtime.clock import Clock, SystemClock
 from tasquencer.runtime.functions import MutationContext, QueryContext
@@ -233,16 +233,19 @@ class App:
         a fake clock. Returns the number of jobs run.
         """
         worker = Worker(self, worker_id="run_due_jobs")
-        worker.recover_expired()
-        count = 0
-        while worker.run_next():
-            count += 1
-            if count >= max_jobs:
-                raise RuntimeError(
-                    f"run_due_jobs ran {max_jobs} jobs and more are due: a job may be "
-                    "rescheduling itself without delay"
-                )
-        return count
+        try:
+            worker.recover_expired()
+            count = 0
+            while worker.run_next():
+                count += 1
+                if count >= max_jobs:
+                    raise RuntimeError(
+                        f"run_due_jobs ran {max_jobs} jobs and more are due: a job may be "
+                        "rescheduling itself without delay"
+                    )
+            return count
+        finally:
+            worker.close()
 
     # --- transactions --------------------------------------------------------------------
 
@@ -256,6 +259,8 @@ class App:
                     tx = Transaction(self, connection, read_only=read_only)
                     try:
                         yield tx
+                        if not outer.is_active:
+                            raise TransactionAbortedError()
                         if read_only:
                             outer.rollback()
                         else:

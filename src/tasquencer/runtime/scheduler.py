@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from tasquencer.runtime.transaction import Transaction
 
 
+_MAX_DELAY = 100 * 365 * 24 * 3600.0  # a century: beyond that, a delay is a mistake
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class JobRecord:
     id: str
@@ -43,8 +46,10 @@ class Scheduler:
     def run_after(self, delay: float | timedelta, function: object, /, **kwargs: Any) -> str:
         """Schedule `function(**kwargs)` to run `delay` seconds from now; returns the job id."""
         seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
-        if not isinstance(seconds, int | float) or seconds < 0:
-            raise ValueError(f"run_after needs a delay of zero seconds or more, got {delay!r}")
+        if not isinstance(seconds, int | float) or not 0 <= seconds < _MAX_DELAY:
+            raise ValueError(
+                f"run_after needs a delay between 0 and {_MAX_DELAY:.0f} seconds, got {delay!r}"
+            )
         return self._schedule(self._tx.now() + timedelta(seconds=seconds), function, kwargs)
 
     def run_at(self, when: datetime, function: object, /, **kwargs: Any) -> str:

@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 
 
 class EngineSession(orm.Session):
-    """`ctx.db`: a SQLAlchemy Session inside the engine's transaction (do not commit it)."""
+    """`ctx.db`: a SQLAlchemy Session inside the engine's transaction.
+
+    The call commits or rolls back as a whole; `commit()` here only flushes.
+    """
+
+    def commit(self) -> None:
+        self.flush()
 
 
 @event.listens_for(EngineSession, "before_flush")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tasquencer.errors import FunctionNotRegisteredError
+from tasquencer.errors import FunctionNotRegisteredError, TransactionAbortedError
 from tasquencer.runtime.actions import ActionContext, AsyncActionContext
 from tasquencer.runtime.functions import MutationContext
 from tasquencer.runtime.registry import FunctionDef, Retry
@@ -135,9 +135,13 @@ class Worker:
         finally:
             stop.set()
             renewer.join()
-            if self._loop is not None:
-                self._loop.close()
-                self._loop = None
+            self.close()
+
+    def close(self) -> None:
+        """Release what running jobs needed (the event loop of async actions)."""
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
     # --- pieces ----------------------------------------------------------------------------
 
@@ -181,9 +185,11 @@ class Worker:
         inner = Transaction(tx.app, tx.connection)
         try:
             definition.fn(MutationContext(inner), **job.args)
+            if not savepoint.is_active:
+                raise TransactionAbortedError()
             inner.flush()
         except Exception as error:
-            if savepoint.is_active:  # a failed flush of ctx.db may have rolled it back already
+            if savepoint.is_active:
                 savepoint.rollback()
             log.warning("job %s (%s) failed: %s", job.id, job.function, error)
             return "failed", _describe(error)
