@@ -191,8 +191,9 @@ def test_starting_a_withdrawn_branchs_work_item_is_refused_and_changes_nothing(a
     loser_item = current_item(api, wid, "t2")
     start(api, wid, "t1")
     before = api.get_workflow_snapshot(wid)
-    with pytest.raises(tq.WorkItemInvalidStateError):
+    with pytest.raises(tq.WorkItemInvalidStateError, match="canceled") as error:
         api.internal_start_work_item(loser_item.id)
+    assert loser_item.id in str(error.value)
     assert api.get_workflow_snapshot(wid) == before
 
 
@@ -327,9 +328,9 @@ def test_a_task_waiting_for_the_mutex_cannot_be_forced_to_run(app):
     b_item = current_item(api, wid, "B")
     start(api, wid, "A")
     before = api.get_workflow_snapshot(wid)
-    with pytest.raises(tq.WorkItemInvalidStateError):
+    with pytest.raises(tq.WorkItemInvalidStateError, match="canceled"):
         api.internal_start_work_item(b_item.id)
-    with pytest.raises(tq.InvalidStateTransitionError):
+    with pytest.raises(tq.InvalidStateTransitionError, match="disabled"):
         api.internal_initialize_work_item(target(api, wid, "mutex", "B"))
     assert api.get_workflow_snapshot(wid) == before
     assert started_tasks(api, wid) == ["A"]
@@ -505,3 +506,84 @@ def test_preset_order_mixes_explicit_and_implicit_conditions_in_declaration_orde
         assert (conditions["c1"], conditions["S__to__X"]) == (0, 1)
     else:
         assert (conditions["c1"], conditions["S__to__X"]) == (1, 0)
+
+
+def test_a_dummy_task_withdrawn_from_a_deferred_choice_fires_on_disabled(app):
+    """§17.9. A dummy task starts as soon as it is enabled, so the only way to withdraw it is
+    for its own on_enabled to start the competing branch (an API call inside the activity's
+    transaction, `ctx=ctx`): the dummy then loses the token, is disabled, and must not start."""
+    log: list[str] = []
+    holder: dict[str, Any] = {}
+
+    def t1_enabled(ctx: Any) -> None:
+        log.append(f"t1.enabled#{ctx.task.generation}")
+        holder["t1_item"] = ctx.work_item.initialize()
+
+    def d_enabled(ctx: Any) -> None:
+        log.append(f"d.enabled#{ctx.task.generation}")
+        holder["api"].internal_start_work_item(holder["t1_item"], ctx=ctx)
+
+    def record(event: str) -> Callable[[Any], None]:
+        def activity(ctx: Any) -> None:
+            log.append(f"{ctx.task.name}.{event}#{ctx.task.generation}")
+
+        return activity
+
+    wf = (
+        Builder.workflow("dummy_choice")
+        .start_condition("start")
+        .end_condition("end")
+        .task("t1", Builder.task(Builder.work_item("item")).with_activities(on_enabled=t1_enabled))
+        .dummy_task(
+            "d",
+            Builder.dummy_task().with_activities(
+                on_enabled=d_enabled,
+                on_started=record("started"),
+                on_completed=record("completed"),
+                on_disabled=record("disabled"),
+            ),
+        )
+        .connect_condition("start", lambda to: to.task("t1").task("d"))
+        .connect_task("t1", lambda to: to.condition("end"))
+        .connect_task("d", lambda to: to.condition("end"))
+    )
+    api = holder["api"] = register(app, wf)
+    wid = api.internal_initialize_root_workflow()
+    assert log == ["t1.enabled#1", "d.enabled#1", "d.disabled#1"]
+    snapshot = api.get_workflow_snapshot(wid)
+    assert snapshot.state == "started"
+    assert snapshot.tasks["t1"] == tq.TaskSnapshot("started", 1)
+    assert snapshot.tasks["d"] == tq.TaskSnapshot("disabled", 1)
+    assert snapshot.conditions == {"start": 0, "end": 0}
+
+
+@pytest.mark.parametrize("auto_first", [True, False])
+def test_a_branch_whose_work_item_starts_itself_wins_the_choice_during_enabling(app, auto_first):
+    """Tasks are brought in line in definition order (§17.3). A branch that starts itself takes
+    the token as soon as it is enabled: a branch after it is never offered, a branch before it
+    is offered and withdrawn in the same call."""
+    log: list[str] = []
+    auto = tracked_task(log)
+    manual = tracked_task(log, auto_start=False)
+    names = ("auto", "manual") if auto_first else ("manual", "auto")
+    wf = Builder.workflow("self_start").start_condition("start").end_condition("end")
+    for name in names:
+        wf = wf.task(name, auto if name == "auto" else manual)
+    wf = wf.connect_condition("start", lambda to: [to.task(n) for n in names])
+    for name in names:
+        wf = wf.connect_task(name, lambda to: to.condition("end"))
+    api = register(app, wf)
+    wid = api.internal_initialize_root_workflow()
+    states = task_states(api, wid)
+    assert states["auto"] == ("started", 1)
+    if auto_first:
+        assert states["manual"] == ("disabled", 0)
+        assert not any(e.startswith("manual.") for e in log)
+    else:
+        assert states["manual"] == ("disabled", 1)
+        assert [e for e in log if e.startswith("manual.")] == [
+            "manual.enabled#1",
+            "manual.item_canceled#1",
+            "manual.disabled#1",
+        ]
+    assert api.get_workflow_snapshot(wid).conditions == {"start": 0, "end": 0}

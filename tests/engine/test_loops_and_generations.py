@@ -765,9 +765,9 @@ def test_a_completed_workflow_refuses_new_work_and_changes_nothing(app):
     b_item = current_item(api, wid, "B")
     finish(api, wid, "A")
     before = api.get_workflow_snapshot(wid)
-    with pytest.raises(tq.WorkItemInvalidStateError):
+    with pytest.raises(tq.WorkItemInvalidStateError, match="canceled"):
         api.internal_start_work_item(b_item.id)
-    with pytest.raises(tq.InvalidStateTransitionError):
+    with pytest.raises(tq.InvalidStateTransitionError, match="disabled"):
         api.internal_initialize_work_item(
             {"path": ["two_ways", "B", "item"], "parent_workflow_id": wid, "parent_task_name": "B"}
         )

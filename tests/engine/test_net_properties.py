@@ -1,10 +1,15 @@
 """Property tests: random small workflow nets driven through the engine's public API.
 
-Each example builds a net (AND/XOR/OR splits and joins, dummy tasks, sometimes a loop back to
-an earlier task and a cancellation region), registers it, and drives it: work items start
-themselves, routers choose from hypothesis data, and the test completes (sometimes fails or
-cancels) started work items in an order hypothesis picks, until the workflow is finished or
-nothing is left to do. After every call the invariants of SEMANTICS.md §15 / §17 are checked.
+Each example builds a net (AND/XOR/OR splits and joins, dummy tasks, tasks whose work items
+start themselves or wait to be started, sometimes a loop back to an earlier task and a
+cancellation region), registers it, and drives it: routers choose from hypothesis data, and the
+test starts, completes (sometimes fails or cancels) open work items in an order hypothesis
+picks, until the workflow is finished or nothing is left to do. After every call it checks:
+markings are never negative; each task's generation only grows, by one per `on_enabled`; a
+finished workflow has no enabled or started task; a started task lives in a started workflow;
+open work items belong to the current generation of an active task; and every task that is not
+started is enabled exactly when its join holds (§17.3), OR-joins judged by an explicit forward
+search over the state space of §17.5.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ def net_specs(
 ) -> NetSpec:
     n = draw(st.integers(2, 6))
     tasks = [f"t{i}" for i in range(n)]
-    kinds = {t: draw(st.sampled_from(["task", "task", "task", "dummy"])) for t in tasks}
+    # "task": its work item starts itself; "manual": the driver starts it; "dummy"
+    kinds = {t: draw(st.sampled_from(["task", "manual", "task", "dummy"])) for t in tasks}
     outputs: dict[str, list[tuple[str, str]]] = {t: [] for t in tasks}
     start_targets = ["t0"]
     if draw(st.booleans()) and n > 2:
@@ -128,6 +134,7 @@ def build(spec: NetSpec, name: str, log: list[tuple[str, int]], data: st.DataObj
         ctx.work_item.start()
 
     item = Builder.work_item("item").with_activities(on_initialized=auto_start)
+    manual_item = Builder.work_item("item")
 
     def router(ctx: Any) -> Any:
         outs = spec.outputs[ctx.task.name]
@@ -153,7 +160,8 @@ def build(spec: NetSpec, name: str, log: list[tuple[str, int]], data: st.DataObj
             dummy = dummy.with_join_type(spec.joins[t]).with_split_type(spec.splits[t])
             wf = wf.dummy_task(t, dummy)
         else:
-            task = Builder.task(item).with_activities(on_enabled=on_enabled)
+            work_item = item if spec.kinds[t] == "task" else manual_item
+            task = Builder.task(work_item).with_activities(on_enabled=on_enabled)
             task = task.with_join_type(spec.joins[t]).with_split_type(spec.splits[t])
             wf = wf.task(t, task)
     wf = wf.connect_condition("start", lambda to: [to.task(t) for t in spec.start_targets])
@@ -179,6 +187,124 @@ def build(spec: NetSpec, name: str, log: list[tuple[str, int]], data: st.DataObj
 
         wf = wf.with_cancellation_region(owner, region)
     return wf
+
+
+# --- the join oracle: §17.3 and §17.5 computed independently of the engine ------------------
+
+
+def presets_of(spec: NetSpec) -> dict[str, list[str]]:
+    """Each task's input conditions in declaration order (how `build` declares the arcs)."""
+    presets: dict[str, list[str]] = {t: [] for t in spec.tasks}
+    for t in spec.start_targets:
+        presets[t].append("start")
+    for source in spec.tasks:
+        for kind, target in spec.outputs[source]:
+            if kind == "task":
+                presets[target].append(f"{source}__to__{target}")
+    if spec.back_target is not None:
+        presets[spec.back_target].append("back")
+    return presets
+
+
+def postsets_of(spec: NetSpec) -> dict[str, list[str]]:
+    return {
+        t: [f"{t}__to__{n}" if kind == "task" else n for kind, n in spec.outputs[t]]
+        for t in spec.tasks
+    }
+
+
+def local_join_holds(join: str, preset: list[str], marking: dict[str, int]) -> bool:
+    if join == "and":
+        return bool(preset) and all(marking[c] > 0 for c in preset)
+    return any(marking[c] > 0 for c in preset)
+
+
+_MAX_TOKENS = 4
+_MAX_STATES = 20_000
+
+
+def or_join_oracle(
+    spec: NetSpec, join: str, marking: dict[str, int], started: frozenset[str]
+) -> bool | None:
+    """§17.5 by explicit forward search over (marking, started tasks); None if the search
+    leaves the small bounded space it is meant for."""
+    presets, postsets = presets_of(spec), postsets_of(spec)
+    preset = presets[join]
+    base = {c: marking[c] for c in preset if marking[c] > 0}
+    if not base:
+        return False
+    empty = [c for c in preset if marking[c] == 0]
+    if not empty:
+        return True
+    names = sorted(marking)
+    region = {}
+    if spec.region is not None:
+        owner, region_tasks, region_conditions = spec.region
+        region[owner] = ([t for t in region_tasks if t != owner], region_conditions)
+
+    def successors(m: dict[str, int], running: frozenset[str]) -> list[Any]:
+        found = []
+        for t in spec.tasks:
+            if t == join or t in running:
+                continue
+            pre = presets[t]
+            if spec.joins[t] == "and":
+                if not pre or any(m[c] == 0 for c in pre):
+                    continue
+                taken = list(pre)
+            else:  # XOR, and any OR-join other than `join`: one token, first marked input
+                marked = [c for c in pre if m[c] > 0]
+                if not marked:
+                    continue
+                taken = marked[:1]
+            after = dict(m)
+            for c in taken:
+                after[c] -= 1
+            found.append((after, running | {t}))
+        for t in running:
+            after = dict(m)
+            rest = set(running) - {t}
+            cancel_tasks, clear = region.get(t, ([], []))
+            rest -= set(cancel_tasks)
+            for c in clear:
+                after[c] = 0
+            outs = postsets[t]
+            if spec.splits[t] == "and":
+                choices = [outs]
+            elif spec.splits[t] == "xor":
+                choices = [[o] for o in outs]
+            else:
+                choices = [
+                    [o for o, keep in zip(outs, mask, strict=True) if keep]
+                    for mask in itertools.product([False, True], repeat=len(outs))
+                    if any(mask)
+                ]
+            for chosen in choices:
+                produced = dict(after)
+                for c in set(chosen):
+                    produced[c] += 1
+                found.append((produced, frozenset(rest)))
+        return found
+
+    def key(m: dict[str, int], running: frozenset[str]) -> Any:
+        return (tuple(m[c] for c in names), running)
+
+    stack = [(dict(marking), started)]
+    seen = {key(*stack[0])}
+    while stack:
+        m, running = stack.pop()
+        if all(m[c] >= n for c, n in base.items()) and any(m[q] > 0 for q in empty):
+            return False
+        for nxt in successors(m, running):
+            if max(nxt[0].values()) > _MAX_TOKENS:
+                return None
+            k = key(*nxt)
+            if k not in seen:
+                seen.add(k)
+                stack.append(nxt)
+        if len(seen) > _MAX_STATES:
+            return None
+    return True
 
 
 @dataclass
@@ -214,6 +340,9 @@ class Observer:
         # a dummy task never rests enabled or started
         for name in active:
             assert self.spec.kinds[name] != "dummy", (name, snap.tasks[name])
+        # enabledness follows the marking (§17.3); OR-joins by the §17.5 predicate
+        if snap.state not in FINAL:
+            self.check_joins(snap)
         # open work items belong to the current generation of an active task
         for item in snap.work_items:
             task = snap.tasks[item.task_name]
@@ -223,6 +352,26 @@ class Observer:
                 assert task.state in ("enabled", "started"), (item, task)
         self.state = snap.state
         return snap
+
+    def check_joins(self, snap: Any) -> None:
+        presets = presets_of(self.spec)
+        marking = dict(snap.conditions)
+        started = frozenset(n for n, t in snap.tasks.items() if t.state == "started")
+        for name, task in snap.tasks.items():
+            if task.state == "started":
+                continue
+            join = self.spec.joins[name]
+            if join == "or":
+                should = or_join_oracle(self.spec, name, marking, started)
+                if should is None:
+                    continue
+            else:
+                should = local_join_holds(join, presets[name], marking)
+            if self.spec.kinds[name] == "dummy":
+                # a dummy whose join holds fires at once; it never rests enabled
+                assert not should, (name, task, marking, sorted(started))
+            else:
+                assert (task.state == "enabled") == should, (name, task, marking, sorted(started))
 
 
 def drive(
@@ -242,12 +391,18 @@ def drive(
     for _ in range(max_steps):
         if snap.state in FINAL:
             break
-        started = [w for w in snap.work_items if w.state == "started"]
-        if not started:
+        open_items = [w for w in snap.work_items if w.state in ("initialized", "started")]
+        if not open_items:
             break
-        item = data.draw(st.sampled_from(started), label="work item")
-        action = data.draw(st.sampled_from(actions), label="action")
-        if action == "complete":
+        item = data.draw(st.sampled_from(open_items), label="work item")
+        if item.state == "initialized":
+            choices = ["start", "start", "start", "cancel"] if "cancel" in actions else ["start"]
+            action = data.draw(st.sampled_from(choices), label="action")
+        else:
+            action = data.draw(st.sampled_from(actions), label="action")
+        if action == "start":
+            api.internal_start_work_item(item.id)
+        elif action == "complete":
             api.internal_complete_work_item(item.id)
         elif action == "fail":
             api.internal_fail_work_item(item.id)
@@ -264,7 +419,7 @@ def drive(
 
 
 _SETTINGS: Callable[[Any], Any] = settings(
-    max_examples=250,
+    max_examples=600,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -584,7 +584,7 @@ def test_or_join_in_a_loop_waits_for_each_iterations_own_branches(app):
 # --- the single-instance example of §17.5 ----------------------------------------------------
 
 
-def pinning(log: list[str]) -> Any:
+def pinning(log: list[str], c_join: str = "and") -> Any:
     """start -> A -> c1; c1 -> B -> c2; c2 -> {C, E}; C -> c3; c3 -> {D, E};
     D (AND split) -> {c1, c2}; E (OR join) -> end; C's region = {B, c1, c2}."""
     return (
@@ -596,7 +596,7 @@ def pinning(log: list[str]) -> Any:
         .condition("c3")
         .task("A", tracked_task(log, auto_start=False))
         .task("B", tracked_task(log, auto_start=False))
-        .task("C", tracked_task(log, auto_start=False))
+        .task("C", tracked_task(log, join=c_join, auto_start=False))
         .task("D", tracked_task(log, auto_start=False))
         .task("E", tracked_task(log, join="or", auto_start=False))
         .connect_condition("start", lambda to: to.task("A"))
@@ -612,11 +612,14 @@ def pinning(log: list[str]) -> Any:
     )
 
 
-def test_or_join_counts_on_a_task_never_running_twice_at_once(app):
+@pytest.mark.parametrize("c_join", ["and", "xor"])
+def test_or_join_counts_on_a_task_never_running_twice_at_once(app, c_join):
     """§17.5's example, driven to "c1 and c2 marked, nothing started": E is enabled, because
-    marking c2 and c3 together would take a second C running next to the first."""
+    marking c2 and c3 together would take a second C running next to the first. C has one
+    input, so an XOR-join there behaves the same in the engine; the OR-join analysis must keep
+    an XOR-join task single-instance too."""
     log: list[str] = []
-    api = register(app, pinning(log))
+    api = register(app, pinning(log, c_join))
     wid = api.internal_initialize_root_workflow()
     finish(api, wid, "A")
     finish(api, wid, "B")
