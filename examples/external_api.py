@@ -47,7 +47,7 @@ class Order(Base):
     payment: Mapped[str] = mapped_column(String(20), default="pending")  # captured | declined
     charge_id: Mapped[str | None] = mapped_column(String(64), default=None)
     decline_reason: Mapped[str | None] = mapped_column(String(200), default=None)
-    status: Mapped[str] = mapped_column(String(60), default="awaiting payment")
+    status: Mapped[str] = mapped_column(String(200), default="awaiting payment")
 
 
 class NewOrder(pydantic.BaseModel):

@@ -1,4 +1,9 @@
-"""Shared fixtures: a fresh app per test on a real SQLite file."""
+"""Shared fixtures. Every test that takes `app` runs on SQLite and on PostgreSQL.
+
+`--backend sqlite|postgresql|all` (default all) picks the databases. PostgreSQL tests get a
+fresh schema in a database made for this session; when no server can be had they are skipped,
+loudly (see the end of the run). `--run-slow` runs the full-size stress tests.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,95 @@ from collections.abc import Iterator
 import pytest
 
 from tasquencer import testing
+from tests import postgres_server
+
+BACKENDS = ("sqlite", "postgresql")
+_server: postgres_server.Server | None = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend", choices=("all", *BACKENDS), default="all", help="databases to test on"
+    )
+    parser.addoption("--run-slow", action="store_true", help="run full-size stress tests")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite itself")
+    config.addinivalue_line("markers", "postgres_only: the test is about PostgreSQL itself")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--backend")
+    backends = BACKENDS if chosen == "all" else (chosen,)
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        backends = tuple(b for b in backends if b == "sqlite")
+    if metafunc.definition.get_closest_marker("postgres_only"):
+        backends = tuple(b for b in backends if b == "postgresql")
+    metafunc.parametrize("backend", backends)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="full-size stress test: run with --run-slow")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
+
+def postgres() -> postgres_server.Server:
+    """The session's PostgreSQL database, started or repaired on first use."""
+    global _server
+    if _server is None:
+        _server = postgres_server.session_database()
+    return _server
 
 
 @pytest.fixture
-def app(tmp_path) -> Iterator[testing.TestApp]:
-    test_app = testing.create_app(tmp_path / "app.db")
+def postgres_url() -> str:
+    server = postgres()
+    if server.url is None:
+        pytest.skip(f"NO POSTGRESQL SERVER: {server.problem}")
+    return server.url
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path) -> str:
+    """A URL for tests that open apps themselves: a SQLite file, or the PostgreSQL database."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    server = postgres()
+    if server.url is None:
+        pytest.skip(f"NO POSTGRESQL SERVER: {server.problem}")
+    return server.url
+
+
+@pytest.fixture
+def app(backend: str, tmp_path) -> Iterator[testing.TestApp]:
+    if backend == "sqlite":
+        test_app = testing.create_app(tmp_path / "app.db")
+    else:
+        server = postgres()
+        if server.url is None:
+            pytest.skip(f"NO POSTGRESQL SERVER: {server.problem}")
+        test_app = testing.create_app(url=server.url)
     yield test_app
     test_app.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _server is None:
+        return
+    for repair in _server.repairs:
+        terminalreporter.write_line(f"PostgreSQL set-up: {repair}", yellow=True)
+    if _server.url is None:
+        terminalreporter.write_sep("!", "POSTGRESQL TESTS WERE SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(f"no PostgreSQL server could be had: {_server.problem}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _server is not None and _server.url is not None:
+        postgres_server.drop_database(_server.url)

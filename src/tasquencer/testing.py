@@ -1,4 +1,11 @@
-"""Test support: an app on a temporary SQLite file with a clock that only moves when told to."""
+"""Test support: an app on a fresh database with a clock that only moves when told to.
+
+app = tq.testing.create_app()                  # a temporary SQLite file
+app = tq.testing.create_app(url=POSTGRES_URL)  # a fresh schema, dropped by app.close()
+...
+app.clock.advance(3600)
+app.run_due_jobs()
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from tasquencer.runtime.app import App
 from tasquencer.runtime.clock import FakeClock
+from tasquencer.runtime.ids import IdGenerator
 
 
 class TestApp(App):
@@ -17,14 +27,63 @@ class TestApp(App):
     __test__ = False  # not a pytest test class
     clock: FakeClock
 
-    def __init__(self, url: str, *, clock: FakeClock, **options: Any) -> None:
+    def __init__(
+        self, url: str, *, clock: FakeClock, drop_schema: str | None = None, **options: Any
+    ) -> None:
         super().__init__(url, clock=clock, **options)
+        self._drop_schema = drop_schema
+
+    def close(self) -> None:
+        super().close()
+        if self._drop_schema is not None:
+            _drop_schema(self.url, self._drop_schema)
+            self._drop_schema = None
 
 
 def create_app(
-    path: str | Path | None = None, *, start: datetime | None = None, **options: Any
+    path: str | Path | None = None,
+    *,
+    url: str | None = None,
+    start: datetime | None = None,
+    **options: Any,
 ) -> TestApp:
-    """An app on a fresh SQLite file (a temporary one unless `path` is given)."""
-    if path is None:
-        path = Path(tempfile.mkdtemp(prefix="tasquencer-test-")) / "app.db"
-    return TestApp(f"sqlite:///{path}", clock=FakeClock(start), **options)
+    """An app on a fresh database with a fake clock.
+
+    With no arguments: a temporary SQLite file. `path`: that SQLite file. `url`: that database;
+    for PostgreSQL, a new schema in it, used through `search_path` and dropped on `close()`.
+    """
+    if url is not None and path is not None:
+        raise ValueError("give create_app a path or a url, not both")
+    if url is not None and sa.make_url(url).get_backend_name() == "postgresql":
+        schema = f"tq_test_{IdGenerator().new_id().lower()}"
+        _create_schema(url, schema)
+        scoped = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        return TestApp(
+            scoped.render_as_string(hide_password=False),
+            clock=FakeClock(start),
+            drop_schema=schema,
+            **options,
+        )
+    if url is None:
+        if path is None:
+            path = Path(tempfile.mkdtemp(prefix="tasquencer-test-")) / "app.db"
+        url = f"sqlite:///{path}"
+    return TestApp(url, clock=FakeClock(start), **options)
+
+
+def _create_schema(url: str, schema: str) -> None:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    finally:
+        engine.dispose()
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        engine.dispose()

@@ -11,6 +11,8 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from tasquencer.api import reads
 from tasquencer.api.records import (
     ChildWorkflow,
@@ -30,6 +32,7 @@ from tasquencer.errors import (
 )
 from tasquencer.runtime.functions import transaction_of
 from tasquencer.runtime.registry import FunctionDef, FunctionKind
+from tasquencer.store import tables
 from tasquencer.store.rows import TaskRow, WorkflowRow, WorkItemRow
 
 if TYPE_CHECKING:
@@ -42,7 +45,15 @@ Impl = Callable[..., Any]
 class ApiFunction:
     """One API method of one version, registered with the app under a stable name."""
 
-    def __init__(self, app: App, name: str, kind: FunctionKind, impl: Impl, internal: bool):
+    def __init__(
+        self,
+        app: App,
+        name: str,
+        kind: FunctionKind,
+        impl: Impl,
+        internal: bool,
+        roots: Callable[[dict[str, Any]], Any] | None = None,
+    ):
         self._app = app
         self._kind = kind
         self._impl = impl
@@ -50,7 +61,8 @@ class ApiFunction:
         self.__doc__ = impl.__doc__
         self.__signature__ = _signature_without_first(impl)
         self._positional = tuple(self.__signature__.parameters)
-        app.registry.add(self, FunctionDef(name, kind, self._run_registered, internal=internal))
+        definition = FunctionDef(name, kind, self._run_registered, internal=internal, roots=roots)
+        app.registry.add(self, definition)
 
     def __call__(self, *args: Any, ctx: Any = None, **kwargs: Any) -> Any:
         if args:
@@ -125,9 +137,10 @@ class WorkflowApi:
             for internal in (False, True):
                 method = f"internal_{name}" if internal else name
                 impl = _bind_internal(getattr(commands, name), internal)
-                setattr(
-                    self, method, ApiFunction(app, f"{prefix}:{method}", "mutation", impl, internal)
+                function = ApiFunction(
+                    app, f"{prefix}:{method}", "mutation", impl, internal, _TREE_OF.get(name)
                 )
+                setattr(self, method, function)
         queries = _Queries(version)
         for name in _QUERIES:
             impl = getattr(queries, name)
@@ -159,6 +172,48 @@ _QUERIES = (
     "list_workflows",
     "get_workflow_structure",
 )
+
+
+def _tree_of_work_item(kwargs: dict[str, Any]) -> Any:
+    return _root_query(tables.work_items, kwargs.get("work_item_id"))
+
+
+def _tree_of_workflow(kwargs: dict[str, Any]) -> Any:
+    return _root_query(tables.workflows, kwargs.get("workflow_id"))
+
+
+def _tree_of_target(kwargs: dict[str, Any]) -> Any:
+    target = kwargs.get("target")
+    parent = target.get("parent_workflow_id") if isinstance(target, dict) else None
+    if isinstance(target, Target):
+        parent = target.parent_workflow_id
+    return _root_query(tables.workflows, parent)
+
+
+def _root_query(table: sa.Table, element_id: Any) -> Any:
+    """The tree an API call works on, looked up before its transaction (ids never move)."""
+
+    def roots(connection: sa.Connection) -> list[str]:
+        if not isinstance(element_id, str):
+            return []
+        query = sa.select(table.c.root_workflow_id).where(table.c.id == element_id)
+        return list(connection.execute(query).scalars())
+
+    return roots
+
+
+# How each API method finds the workflow tree it works on (see runtime.runner).
+_TREE_OF: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "cancel_root_workflow": _tree_of_workflow,
+    "cancel_workflow": _tree_of_workflow,
+    "initialize_workflow": _tree_of_target,
+    "initialize_work_item": _tree_of_target,
+    "start_work_item": _tree_of_work_item,
+    "complete_work_item": _tree_of_work_item,
+    "fail_work_item": _tree_of_work_item,
+    "cancel_work_item": _tree_of_work_item,
+    "reset_work_item": _tree_of_work_item,
+}
 
 
 def _bind_internal(method: Impl, internal: bool) -> Impl:

@@ -49,7 +49,6 @@ class _BackwardStep:
     reset_bounds: Counts
     empty: tuple[int, ...]
     post: Counts
-    resets: tuple[int, ...]
     pre: Counts
     complements: tuple[tuple[int, int], ...]
 
@@ -135,7 +134,6 @@ def _backward_step(
         reset_bounds=tuple((r, post.get(r, 0)) for r in transition.resets),
         empty=transition.empty,
         post=transition.post,
-        resets=transition.resets,
         pre=transition.pre,
         complements=tuple((a, b) for a, b in complements if a in pre_places or b in pre_places),
     )
@@ -166,10 +164,9 @@ def _predecessor(marking: Vector, step: _BackwardStep) -> Vector | None:
         if marking[place]:
             return None
     result = list(marking)
+    # A reset place passed the bound check above, so this leaves it at 0, whatever it held.
     for place, count in step.post:
         result[place] = max(result[place] - count, 0)
-    for place in step.resets:
-        result[place] = 0
     for place, count in step.pre:
         result[place] += count
     for a, b in step.complements:

@@ -139,7 +139,7 @@ def _starts(net: Net, task: str) -> list[_Move]:
     idle, busy = _idle(task), _busy(task)
     if net.joins[task] == "and":
         return [_Move((*inputs, idle), (busy,))]
-    return [_Move((c,), (busy,), empty=inputs[:i]) for i, c in enumerate(inputs)]
+    return [_Move((c, idle), (busy,), empty=inputs[:i]) for i, c in enumerate(inputs)]
 
 
 def _completions(net: Net, task: str) -> list[_Move]:
@@ -154,9 +154,7 @@ def _completions(net: Net, task: str) -> list[_Move]:
     split = net.splits[task]
     if split == "xor":
         return [_Move(pre, (o, *restored), resets) for o in outputs]
-    if split == "or" and not outputs:
-        return []
-    # An OR split gets one transition, on every output: coverability is monotone, so the
+        # An OR split gets one transition, on every output: coverability is monotone, so the
     # predecessor through the full output set is below the one through any subset and the
     # subsets would add nothing to the basis.
     return [_Move(pre, (*outputs, *restored), resets)]

@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tasquencer.errors import TransactionAbortedError, UnknownVersionError
+from tasquencer.errors import UnknownVersionError
 from tasquencer.runtime.actions import ActionContext, AsyncActionContext
 from tasquencer.runtime.clock import Clock, SystemClock
 from tasquencer.runtime.functions import MutationContext, QueryContext
 from tasquencer.runtime.ids import IdGenerator
 from tasquencer.runtime.registry import FunctionDef, FunctionKind, Registry, Retry, function_name
+from tasquencer.runtime.runner import Runner
 from tasquencer.runtime.scheduler import JobRecord
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.worker import Worker, WorkerThread
@@ -57,6 +58,7 @@ class App:
         self._workflows: dict[str, WorkflowVersions] = {}
         # Wakes this process's idle workers when a call commits new jobs.
         self._job_signal = threading.Event()
+        self.runner = Runner(self)
         if auto_migrate:
             database.upgrade_schema(self.engine)
 
@@ -170,15 +172,18 @@ class App:
         return register(fn) if fn is not None else register
 
     def run_mutation(self, function: object, /, **kwargs: Any) -> Any:
-        """Run a registered mutation in its own transaction and return its result."""
+        """Run a registered mutation in its own transaction and return its result.
+
+        On PostgreSQL a call that loses a conflict with a concurrent one is run again from
+        the start, so mutations must be deterministic.
+        """
         definition = self._resolve(function, "mutation")
-        with self.transaction() as tx:
-            return definition.fn(MutationContext(tx), **kwargs)
+        roots = definition.roots(kwargs) if definition.roots else None
+        return self.runner.run(lambda tx: definition.fn(MutationContext(tx), **kwargs), roots=roots)
 
     def run_query(self, function: object, /, **kwargs: Any) -> Any:
         definition = self._resolve(function, "query")
-        with self.transaction(read_only=True) as tx:
-            return definition.fn(QueryContext(tx), **kwargs)
+        return self.runner.run(lambda tx: definition.fn(QueryContext(tx), **kwargs), read_only=True)
 
     def run_action(self, function: object, /, **kwargs: Any) -> Any:
         """Run a registered action here and now (not as a job); async actions run to completion."""
@@ -251,26 +256,9 @@ class App:
 
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:
-        """One transaction: committed if the block returns, rolled back if it raises."""
-        with self.engine.connect() as connection:
-            connection.info["tasquencer_read_only"] = read_only
-            try:
-                with connection.begin() as outer:
-                    tx = Transaction(self, connection, read_only=read_only)
-                    try:
-                        yield tx
-                        if not outer.is_active:
-                            raise TransactionAbortedError()
-                        if read_only:
-                            outer.rollback()
-                        else:
-                            tx.flush()
-                    finally:
-                        tx.close()
-            finally:
-                connection.info.pop("tasquencer_read_only", None)
-        if tx.scheduled_jobs:
-            self._job_signal.set()
+        """One transaction, not retried: committed if the block returns, rolled back if not."""
+        with self.runner.transaction(read_only=read_only) as tx:
+            yield tx
 
     def close(self) -> None:
         self.engine.dispose()

@@ -10,6 +10,9 @@ from typing import Any, Literal
 from tasquencer.errors import FunctionNotRegisteredError
 
 FunctionKind = Literal["mutation", "query", "action"]
+# A mutation job runs again when its worker dies before committing it; one whose worker keeps
+# dying (the mutation exhausts memory, say) is given up after this many claims.
+MUTATION_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +37,19 @@ class FunctionDef:
     fn: Callable[..., Any]
     internal: bool = False
     retry: Retry | None = None
+    # Given the call's arguments, how to find the workflow trees it works on (API methods).
+    roots: Callable[[dict[str, Any]], Any] | None = None
 
     @property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
+
+    @property
+    def max_attempts(self) -> int:
+        """How many times a job of this function may be started (claimed) in all."""
+        if self.kind == "mutation":
+            return MUTATION_ATTEMPTS
+        return self.retry.attempts if self.retry else 1
 
 
 class Registry:

@@ -117,10 +117,12 @@ class Scheduler:
                 "kind": definition.kind,
                 "args": dialect.json_in(args),
                 "run_at": dialect.time_in(run_at),
-                "max_attempts": definition.retry.attempts if definition.retry else 1,
+                "max_attempts": definition.max_attempts,
                 "created_at": self._now(),
             },
         )
+        if not self._tx.scheduled_jobs and dialect.name == "postgresql":
+            self._tx.db.run(st.NOTIFY_WORKERS, {})
         self._tx.scheduled_jobs = True
         return job_id
 

@@ -1,12 +1,15 @@
 """Workers: run due jobs in `run_at` order.
 
-A scheduled mutation runs exactly once: the worker claims the job and runs the mutation in the
-same transaction (inside a savepoint, so a failing mutation is rolled back while the claim
-records the failure). A scheduled action is claimed in a short transaction that sets a lease,
-runs outside any transaction, and is settled afterwards; while it runs, the lease is renewed.
-A job whose lease expires (its worker died) is recovered: retried if its action has a retry
-policy with attempts left, otherwise failed as "worker lost". Actions therefore run at most
-once by default and at least once with `retry=tq.Retry(...)`.
+A worker claims the earliest due job in a short transaction that marks it `in_progress` under
+a lease (on PostgreSQL, `FOR UPDATE SKIP LOCKED` lets workers claim side by side), renews the
+lease while the job runs, and settles it afterwards.
+
+A scheduled mutation runs exactly once: its transaction also marks the job `success`, on the
+condition that this worker still holds it, so its effects and the mark commit together or not
+at all; if the worker dies first, the job goes back to `pending` and runs again, which applies
+it for the first time. A scheduled action runs outside any transaction: at most once by default
+(a worker lost mid-action leaves it `failed`), at least once with `retry=tq.Retry(...)` (it is
+run again after a backoff, also when its worker was lost).
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tasquencer.errors import FunctionNotRegisteredError, TransactionAbortedError
+from tasquencer.errors import FunctionNotRegisteredError
 from tasquencer.runtime.actions import ActionContext, AsyncActionContext
 from tasquencer.runtime.functions import MutationContext
-from tasquencer.runtime.registry import FunctionDef, Retry
+from tasquencer.runtime.registry import MUTATION_ATTEMPTS, FunctionDef, Retry
+from tasquencer.runtime.runner import is_conflict
 from tasquencer.runtime.transaction import Transaction
+from tasquencer.runtime.wakeup import Wakeup
 from tasquencer.store import jobs as st
 
 if TYPE_CHECKING:
@@ -36,6 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("tasquencer.worker")
 
 WORKER_LOST = "worker lost: the lease of the worker running this job expired"
+
+
+class LeaseLostError(Exception):
+    """This worker no longer holds the job it was running: another worker recovered it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,22 +83,23 @@ class Worker:
 
     def run_next(self) -> bool:
         """Claim and run the earliest due job, if any; returns whether one ran."""
-        claimed = self._claim_and_run_mutation_or_claim_action()
+        claimed = self._claim()
         if claimed is None:
             return False
-        if claimed.kind == "action":
+        if claimed.kind == "mutation":
+            self._run_mutation(claimed)
+        else:
             self._run_action(claimed)
         return True
 
     def recover_expired(self) -> int:
-        """Retry or fail the actions whose worker lost its lease; returns how many."""
-        app = self.app
-        with app.transaction() as tx:
+        """Put back or fail the jobs whose worker lost its lease; returns how many."""
+        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
             now = tx.now()
             d = tx.db.dialect
             rows = tx.db.all(st.SELECT_EXPIRED_LEASES, {"now": d.time_in(now)})
-            for job_id, function, attempts, max_attempts in rows:
-                retry = self._retry_of(function)
+            for job_id, function, kind, attempts, max_attempts in rows:
+                retry = _RUN_AGAIN if kind == "mutation" else self._retry_of(function)
                 if retry is not None and attempts < max_attempts:
                     params = _retry_params(retry, attempts, now, WORKER_LOST, d)
                 else:
@@ -111,7 +121,7 @@ class Worker:
 
     def serve(self, stop: threading.Event) -> None:
         """Run jobs until `stop` is set; wait for the next due job (or a wake-up) when idle."""
-        wake = self.app._job_signal
+        wake = Wakeup(self.app)
         last_recovery = 0.0
         clock = time.monotonic
         renewer = threading.Thread(target=self._renew_leases, args=(stop,), daemon=True)
@@ -131,10 +141,10 @@ class Worker:
                 timeout = self.poll_interval if due_in is None else min(due_in, self.poll_interval)
                 if timeout > 0:
                     wake.wait(timeout)
-                    wake.clear()
         finally:
             stop.set()
             renewer.join()
+            wake.close()
             self.close()
 
     def close(self) -> None:
@@ -145,59 +155,55 @@ class Worker:
 
     # --- pieces ----------------------------------------------------------------------------
 
-    def _claim_and_run_mutation_or_claim_action(self) -> ClaimedJob | None:
-        app = self.app
-        with app.transaction() as tx:
+    def _claim(self) -> ClaimedJob | None:
+        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
             d = tx.db.dialect
             now = tx.now()
             row = tx.db.one(st.SELECT_DUE_JOB, {"now": d.time_in(now)})
             if row is None:
                 return None
             job_id, function, kind, args, attempts = row
-            claimed = ClaimedJob(job_id, function, kind, d.json_out(args), attempts + 1)
-            if kind == "action":
-                expires = d.time_in(now + self.lease)
-                tx.db.run(
-                    st.START_ACTION,
-                    {
-                        "id": job_id,
-                        "now": d.time_in(now),
-                        "owner": self.worker_id,
-                        "expires": expires,
-                    },
-                )
-                self._running_job = job_id
-                return claimed
-            state, error = self._run_mutation_in(tx, claimed)
             tx.db.run(
-                st.FINISH_MUTATION,
-                {"id": job_id, "state": state, "error": error, "now": d.time_in(now)},
+                st.CLAIM_JOB,
+                {
+                    "id": job_id,
+                    "now": d.time_in(now),
+                    "owner": self.worker_id,
+                    "expires": d.time_in(now + self.lease),
+                },
             )
-            return claimed
+        self._running_job = job_id
+        return ClaimedJob(job_id, function, kind, d.json_out(args), attempts + 1)
 
-    def _run_mutation_in(self, tx: Transaction, job: ClaimedJob) -> tuple[str, str | None]:
-        """Run a job's mutation inside the claiming transaction; roll only it back on error."""
+    def _run_mutation(self, job: ClaimedJob) -> None:
         try:
             definition = self._definition(job.function, "mutation")
         except (FunctionNotRegisteredError, TypeError) as error:
-            return "failed", str(error)
-        savepoint = tx.connection.begin_nested()
-        inner = Transaction(tx.app, tx.connection)
+            self._settle(job, None, str(error))
+            return
+
+        def run(tx: Transaction) -> None:
+            d = tx.db.dialect
+            params = {
+                "id": job.id,
+                "owner": self.worker_id,
+                **_final_params("success", None, tx.now(), d),
+            }
+            if not tx.db.run(st.SETTLE_JOB, params):
+                raise LeaseLostError(job.id)
+            definition.fn(MutationContext(tx), **job.args)
+
+        roots = definition.roots(job.args) if definition.roots else None
         try:
-            definition.fn(MutationContext(inner), **job.args)
-            if not savepoint.is_active:
-                raise TransactionAbortedError()
-            inner.flush()
+            self.app.runner.run(run, roots=roots)
+        except LeaseLostError:
+            log.warning("job %s (%s): lost its lease before it could commit", job.id, job.function)
         except Exception as error:
-            if savepoint.is_active:
-                savepoint.rollback()
             log.warning("job %s (%s) failed: %s", job.id, job.function, error)
-            return "failed", _describe(error)
-        finally:
-            inner.close()
-        savepoint.commit()
-        tx.scheduled_jobs |= inner.scheduled_jobs
-        return "success", None
+            retry = _CONFLICT_RETRY if is_conflict(error) else None
+            self._settle(job, retry, _describe(error))
+        else:
+            self._running_job = None
 
     def _run_action(self, job: ClaimedJob) -> None:
         app = self.app
@@ -223,7 +229,7 @@ class Worker:
 
     def _settle(self, job: ClaimedJob, retry: Retry | None, error: str | None) -> None:
         self._running_job = None
-        with self.app.transaction() as tx:
+        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
             d = tx.db.dialect
             now = tx.now()
             if error is None:
@@ -232,7 +238,7 @@ class Worker:
                 params = _retry_params(retry, job.attempt, now, error, d)
             else:
                 params = _final_params("failed", error, now, d)
-            settled = tx.db.run(st.SETTLE_ACTION, {"id": job.id, "owner": self.worker_id, **params})
+            settled = tx.db.run(st.SETTLE_JOB, {"id": job.id, "owner": self.worker_id, **params})
             if not settled:  # canceled while it ran: keep the job canceled, drop our lease
                 tx.db.run(st.RELEASE_LEASE, {"id": job.id, "owner": self.worker_id})
 
@@ -243,7 +249,7 @@ class Worker:
             if job_id is None:
                 continue
             try:
-                with self.app.transaction() as tx:
+                with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
                     d = tx.db.dialect
                     expires = d.time_in(tx.now() + self.lease)
                     tx.db.run(
@@ -295,6 +301,12 @@ class WorkerThread:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+# A mutation that kept losing conflicts is put back, to run again a moment later.
+_CONFLICT_RETRY = Retry(attempts=1_000_000, initial_delay=1.0, max_delay=30.0)
+# A mutation whose worker was lost never committed: it is put back at once (up to its limit).
+_RUN_AGAIN = Retry(attempts=MUTATION_ATTEMPTS, initial_delay=0.0, max_delay=0.0)
 
 
 def backoff_delay(retry: Retry, attempt: int) -> float:

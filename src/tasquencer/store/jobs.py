@@ -42,6 +42,8 @@ INSERT_JOB = Statement(
         created_at=p("created_at"),
     )
 )
+# Delivered when the transaction commits (PostgreSQL); see runtime.wakeup.
+NOTIFY_WORKERS = Statement(sa.text("NOTIFY tasquencer_jobs"))
 SELECT_JOB = Statement(sa.select(*JOB_COLUMNS).where(jobs.c.id == p("id")))
 CANCEL_JOB = Statement(
     sa.update(jobs)
@@ -80,18 +82,7 @@ NEXT_RUN_AT = Statement(sa.select(sa.func.min(jobs.c.run_at)).where(jobs.c.state
 SELECT_JOB_STATE = Statement(
     sa.select(jobs.c.state, jobs.c.lease_owner).where(jobs.c.id == p("id"))
 )
-FINISH_MUTATION = Statement(
-    sa.update(jobs)
-    .where(jobs.c.id == p("id"))
-    .values(
-        state=p("state"),
-        attempts=jobs.c.attempts + 1,
-        error=p("error"),
-        started_at=p("now"),
-        finished_at=p("now"),
-    )
-)
-START_ACTION = Statement(
+CLAIM_JOB = Statement(
     sa.update(jobs)
     .where(jobs.c.id == p("id"), jobs.c.state == "pending")
     .values(
@@ -107,9 +98,9 @@ RENEW_LEASE = Statement(
     .where(jobs.c.id == p("id"), jobs.c.lease_owner == p("owner"))
     .values(lease_expires_at=p("expires"))
 )
-# Ends an action this worker holds: success, failure, or back to pending for a retry. A job
+# Ends a job this worker holds: success, failure, or back to pending for a retry. A job
 # canceled while it ran stays canceled (the state filter leaves it alone).
-SETTLE_ACTION = Statement(
+SETTLE_JOB = Statement(
     sa.update(jobs)
     .where(jobs.c.id == p("id"), jobs.c.state == "in_progress", jobs.c.lease_owner == p("owner"))
     .values(
@@ -129,9 +120,9 @@ RELEASE_LEASE = Statement(
 
 
 def _expired(lock: bool) -> sa.Select[Any]:
-    query = sa.select(jobs.c.id, jobs.c.function, jobs.c.attempts, jobs.c.max_attempts).where(
-        jobs.c.state == "in_progress", jobs.c.lease_expires_at < p("now")
-    )
+    query = sa.select(
+        jobs.c.id, jobs.c.function, jobs.c.kind, jobs.c.attempts, jobs.c.max_attempts
+    ).where(jobs.c.state == "in_progress", jobs.c.lease_expires_at < p("now"))
     return query.with_for_update(skip_locked=True) if lock else query
 
 

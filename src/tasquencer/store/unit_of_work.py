@@ -37,6 +37,8 @@ class UnitOfWork:
         self._touched: dict[int, Any] = {}
         self._touched_markings: set[str] = set()
         self._touched_stats: set[GenerationKey] = set()
+        # Root workflow ids of every tree this call has read or written.
+        self.roots: set[str] = set()
 
     @property
     def dialect(self) -> Dialect:
@@ -51,6 +53,7 @@ class UnitOfWork:
             if found is None:
                 return None
             row = self._workflow_from(found)
+            self.roots.add(row.root_workflow_id)
         return row
 
     def add_instance(
@@ -58,6 +61,7 @@ class UnitOfWork:
     ) -> None:
         """Register a new workflow with its task and condition rows (inserted at flush)."""
         self._workflows[workflow.id] = workflow
+        self.roots.add(workflow.root_workflow_id)
         self._tasks[workflow.id] = task_rows = {t.name: t for t in tasks}
         self._markings[workflow.id] = marking
         self.touch(workflow)
@@ -121,6 +125,7 @@ class UnitOfWork:
                 return None
             row = self._work_item_from(found)
             self._workflow_from(found[len(st.WORK_ITEM_COLUMNS) :])
+            self.roots.add(row.root_workflow_id)
         return row
 
     def add_work_item(self, row: WorkItemRow) -> None:

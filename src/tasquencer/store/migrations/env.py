@@ -8,18 +8,8 @@ VERSION_TABLE = "tasquencer_alembic_version"
 
 
 def run_migrations_online() -> None:
-    connection = context.config.attributes.get("connection")
-    if connection is None:
-        from sqlalchemy import create_engine
-
-        engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
-        with engine.begin() as connection:
-            _run(connection)
-    else:
-        _run(connection)
-
-
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    """Run with the connection `tasquencer.store.database.upgrade_schema` passes in."""
+    connection = context.config.attributes["connection"]
     context.configure(
         connection=connection,
         target_metadata=metadata,
