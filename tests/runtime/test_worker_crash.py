@@ -132,7 +132,9 @@ def stop(process: subprocess.Popen[bytes], workers: Workers) -> None:
 def assert_every_increment_ran_exactly_once(module: Any, count: int) -> None:
     increments = jobs(module, "crash.increment")
     assert len(increments) == count
-    assert {(j.state, j.attempts) for j in increments} == {("success", 1)}
+    # attempts counts claims: a killed worker may have held a few increments it never ran
+    assert {j.state for j in increments} == {"success"}
+    assert all(j.attempts >= 1 for j in increments)
     runs = Counter(
         j.args["key"] for j in jobs(module, "crash.marker") if j.args["key"].startswith("k")
     )

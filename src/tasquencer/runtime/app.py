@@ -237,7 +237,7 @@ class App:
         Deterministic (one at a time, in `run_at` order, in this thread): meant for tests with
         a fake clock. Returns the number of jobs run.
         """
-        worker = Worker(self, worker_id="run_due_jobs")
+        worker = Worker(self, worker_id="run_due_jobs", batch=1)
         try:
             worker.recover_expired()
             count = 0
@@ -250,6 +250,7 @@ class App:
                     )
             return count
         finally:
+            worker.flush()
             worker.close()
 
     # --- transactions --------------------------------------------------------------------

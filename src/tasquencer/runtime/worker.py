@@ -1,15 +1,18 @@
 """Workers: run due jobs in `run_at` order.
 
-A worker claims the earliest due job in a short transaction that marks it `in_progress` under
-a lease (on PostgreSQL, `FOR UPDATE SKIP LOCKED` lets workers claim side by side), renews the
-lease while the job runs, and settles it afterwards.
+A worker claims the earliest due jobs (a few at a time) in a short transaction that marks them
+`in_progress` under a lease — on PostgreSQL `FOR UPDATE SKIP LOCKED` lets workers claim side by
+side — renews its leases while it works, and settles each job afterwards.
 
-A scheduled mutation runs exactly once: its transaction also marks the job `success`, on the
-condition that this worker still holds it, so its effects and the mark commit together or not
-at all; if the worker dies first, the job goes back to `pending` and runs again, which applies
-it for the first time. A scheduled action runs outside any transaction: at most once by default
-(a worker lost mid-action leaves it `failed`), at least once with `retry=tq.Retry(...)` (it is
-run again after a backoff, also when its worker was lost).
+A scheduled mutation runs exactly once: its own transaction records the run in
+`tasquencer_job_runs`, whose primary key refuses a second record, so its effects commit once or
+not at all. If its worker dies before committing, the lease expires and the job goes back to
+`pending`; if it dies after, recovery finds the record and marks the job `success`. (The mark
+itself is written with the worker's next claim, which saves a commit per job.)
+
+A scheduled action runs outside any transaction: at most once by default (a worker lost
+mid-action leaves it `failed`, "worker lost"), at least once with `retry=tq.Retry(...)` (run
+again after a backoff, also when its worker was lost).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import socket
 import threading
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,8 +47,8 @@ log = logging.getLogger("tasquencer.worker")
 WORKER_LOST = "worker lost: the lease of the worker running this job expired"
 
 
-class LeaseLostError(Exception):
-    """This worker no longer holds the job it was running: another worker recovered it."""
+class AlreadyAppliedError(Exception):
+    """The mutation of this job was already committed (by a worker that lost its lease)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,30 +71,45 @@ class Worker:
         poll_interval: float = 1.0,
         lease_seconds: float = 30.0,
         recovery_interval: float | None = None,
+        batch: int = 8,
     ) -> None:
-        if poll_interval <= 0 or lease_seconds <= 0:
-            raise ValueError("poll_interval and lease_seconds must be positive")
+        if poll_interval <= 0 or lease_seconds <= 0 or batch < 1:
+            raise ValueError("poll_interval, lease_seconds and batch must be positive")
         self.app = app
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.poll_interval = poll_interval
         self.lease = timedelta(seconds=lease_seconds)
         self.recovery_interval = recovery_interval or lease_seconds / 2
+        self.batch = batch
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._running_job: str | None = None
-        self._renewed = threading.Event()
+        self._held: deque[ClaimedJob] = deque()
+        self._applied: list[str] = []  # mutation jobs committed, to be marked success
 
     # --- one step at a time ----------------------------------------------------------------
 
     def run_next(self) -> bool:
-        """Claim and run the earliest due job, if any; returns whether one ran."""
-        claimed = self._claim()
-        if claimed is None:
+        """Run the earliest due job (claiming a few when none is held); whether one ran."""
+        if not self._held:
+            self._claim()
+        if not self._held:
             return False
-        if claimed.kind == "mutation":
-            self._run_mutation(claimed)
+        job = self._held.popleft()
+        if job.kind == "mutation":
+            self._run_mutation(job)
         else:
-            self._run_action(claimed)
+            self._run_action(job)
         return True
+
+    def flush(self) -> None:
+        """Mark the committed mutation jobs `success` and give back claimed jobs not run."""
+        if not self._applied and not self._held:
+            return
+        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
+            self._mark_applied(tx)
+            tx.db.run_many(
+                st.UNCLAIM_JOB, ({"id": job.id, "owner": self.worker_id} for job in self._held)
+            )
+        self._held.clear()
 
     def recover_expired(self) -> int:
         """Put back or fail the jobs whose worker lost its lease; returns how many."""
@@ -98,9 +117,11 @@ class Worker:
             now = tx.now()
             d = tx.db.dialect
             rows = tx.db.all(st.SELECT_EXPIRED_LEASES, {"now": d.time_in(now)})
-            for job_id, function, kind, attempts, max_attempts in rows:
+            for job_id, function, kind, attempts, max_attempts, applied in rows:
                 retry = _RUN_AGAIN if kind == "mutation" else self._retry_of(function)
-                if retry is not None and attempts < max_attempts:
+                if applied:  # its worker committed the mutation, then died before the mark
+                    params = _final_params("success", None, now, d)
+                elif retry is not None and attempts < max_attempts:
                     params = _retry_params(retry, attempts, now, WORKER_LOST, d)
                 else:
                     params = _final_params("failed", WORKER_LOST, now, d)
@@ -145,6 +166,7 @@ class Worker:
             stop.set()
             renewer.join()
             wake.close()
+            self.flush()
             self.close()
 
     def close(self) -> None:
@@ -155,25 +177,32 @@ class Worker:
 
     # --- pieces ----------------------------------------------------------------------------
 
-    def _claim(self) -> ClaimedJob | None:
+    def _claim(self) -> None:
         with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
+            self._mark_applied(tx)
             d = tx.db.dialect
-            now = tx.now()
-            row = tx.db.one(st.SELECT_DUE_JOB, {"now": d.time_in(now)})
-            if row is None:
-                return None
-            job_id, function, kind, args, attempts = row
-            tx.db.run(
+            now = d.time_in(tx.now())
+            rows = _claimable(tx.db.all(st.SELECT_DUE_JOBS, {"now": now, "limit": self.batch}))
+            expires = d.time_in(tx.now() + self.lease)
+            tx.db.run_many(
                 st.CLAIM_JOB,
-                {
-                    "id": job_id,
-                    "now": d.time_in(now),
-                    "owner": self.worker_id,
-                    "expires": d.time_in(now + self.lease),
-                },
+                (
+                    {"id": row[0], "now": now, "owner": self.worker_id, "expires": expires}
+                    for row in rows
+                ),
             )
-        self._running_job = job_id
-        return ClaimedJob(job_id, function, kind, d.json_out(args), attempts + 1)
+        for job_id, function, kind, args, attempts in rows:
+            self._held.append(ClaimedJob(job_id, function, kind, d.json_out(args), attempts + 1))
+
+    def _mark_applied(self, tx: Transaction) -> None:
+        if not self._applied:
+            return
+        params = _final_params("success", None, tx.now(), tx.db.dialect)
+        tx.db.run_many(
+            st.SETTLE_JOB,
+            ({"id": job_id, "owner": self.worker_id, **params} for job_id in self._applied),
+        )
+        self._applied = []
 
     def _run_mutation(self, job: ClaimedJob) -> None:
         try:
@@ -183,27 +212,24 @@ class Worker:
             return
 
         def run(tx: Transaction) -> None:
-            d = tx.db.dialect
-            params = {
-                "id": job.id,
-                "owner": self.worker_id,
-                **_final_params("success", None, tx.now(), d),
-            }
-            if not tx.db.run(st.SETTLE_JOB, params):
-                raise LeaseLostError(job.id)
+            now = tx.db.dialect.time_in(tx.now())
+            if not tx.db.run(
+                st.RECORD_JOB_RUN, {"id": job.id, "owner": self.worker_id, "now": now}
+            ):
+                raise AlreadyAppliedError(job.id)
             definition.fn(MutationContext(tx), **job.args)
 
         roots = definition.roots(job.args) if definition.roots else None
         try:
             self.app.runner.run(run, roots=roots)
-        except LeaseLostError:
-            log.warning("job %s (%s): lost its lease before it could commit", job.id, job.function)
+        except AlreadyAppliedError:
+            log.warning("job %s (%s) was already applied by another worker", job.id, job.function)
         except Exception as error:
             log.warning("job %s (%s) failed: %s", job.id, job.function, error)
             retry = _CONFLICT_RETRY if is_conflict(error) else None
             self._settle(job, retry, _describe(error))
         else:
-            self._running_job = None
+            self._applied.append(job.id)
 
     def _run_action(self, job: ClaimedJob) -> None:
         app = self.app
@@ -228,7 +254,6 @@ class Worker:
         self._settle(job, None, None)
 
     def _settle(self, job: ClaimedJob, retry: Retry | None, error: str | None) -> None:
-        self._running_job = None
         with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
             d = tx.db.dialect
             now = tx.now()
@@ -245,18 +270,12 @@ class Worker:
     def _renew_leases(self, stop: threading.Event) -> None:
         interval = self.lease.total_seconds() / 3
         while not stop.wait(interval):
-            job_id = self._running_job
-            if job_id is None:
-                continue
             try:
                 with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
-                    d = tx.db.dialect
-                    expires = d.time_in(tx.now() + self.lease)
-                    tx.db.run(
-                        st.RENEW_LEASE, {"id": job_id, "owner": self.worker_id, "expires": expires}
-                    )
+                    expires = tx.db.dialect.time_in(tx.now() + self.lease)
+                    tx.db.run(st.RENEW_LEASES, {"owner": self.worker_id, "expires": expires})
             except Exception:
-                log.exception("worker %s: could not renew the lease of %s", self.worker_id, job_id)
+                log.exception("worker %s: could not renew its leases", self.worker_id)
 
     def _definition(self, function: str, kind: str) -> FunctionDef:
         definition = self.app.registry.resolve(function)
@@ -301,6 +320,21 @@ class WorkerThread:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _claimable(due: list[Any]) -> list[Any]:
+    """The due jobs to hold at once: a run of mutations, or one action on its own.
+
+    Held jobs of a worker that dies are recovered as if they had started; a held mutation that
+    never ran then simply runs later, but an action would count as lost, so a worker holds an
+    action only while it runs it.
+    """
+    if due and due[0][2] == "action":
+        return due[:1]
+    for index, row in enumerate(due):
+        if row[2] == "action":
+            return due[:index]
+    return due
 
 
 # A mutation that kept losing conflicts is put back, to run again a moment later.

@@ -6,9 +6,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import bindparam as p
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tasquencer.store.sql import Statement
-from tasquencer.store.tables import jobs, scheduled
+from tasquencer.store.tables import job_runs, jobs, scheduled
 
 JOB_COLUMNS = (
     jobs.c.id,
@@ -66,18 +67,18 @@ CANCEL_REGISTERED_JOBS = Statement(
 FORGET_REGISTERED_JOBS = Statement(sa.delete(scheduled).where(scheduled.c.element_key == p("key")))
 
 
-def _due_job(lock: bool) -> sa.Select[Any]:
+def _due_jobs(lock: bool) -> sa.Select[Any]:
     query = (
         sa.select(jobs.c.id, jobs.c.function, jobs.c.kind, jobs.c.args, jobs.c.attempts)
         .where(jobs.c.state == "pending", jobs.c.run_at <= p("now"))
         .order_by(jobs.c.run_at, jobs.c.id)
-        .limit(1)
+        .limit(p("limit"))
     )
     return query.with_for_update(skip_locked=True) if lock else query
 
 
-# A worker claims the earliest due job; on PostgreSQL other workers skip the locked row.
-SELECT_DUE_JOB = Statement({"sqlite": _due_job(False), "postgresql": _due_job(True)})
+# A worker claims the earliest due jobs; on PostgreSQL other workers skip the locked rows.
+SELECT_DUE_JOBS = Statement({"sqlite": _due_jobs(False), "postgresql": _due_jobs(True)})
 NEXT_RUN_AT = Statement(sa.select(sa.func.min(jobs.c.run_at)).where(jobs.c.state == "pending"))
 SELECT_JOB_STATE = Statement(
     sa.select(jobs.c.state, jobs.c.lease_owner).where(jobs.c.id == p("id"))
@@ -93,10 +94,31 @@ CLAIM_JOB = Statement(
         lease_expires_at=p("expires"),
     )
 )
-RENEW_LEASE = Statement(
+RENEW_LEASES = Statement(
     sa.update(jobs)
-    .where(jobs.c.id == p("id"), jobs.c.lease_owner == p("owner"))
+    .where(jobs.c.lease_owner == p("owner"), jobs.c.state == "in_progress")
     .values(lease_expires_at=p("expires"))
+)
+# Gives back a claimed job this worker did not get to run (it is stopping).
+UNCLAIM_JOB = Statement(
+    sa.update(jobs)
+    .where(jobs.c.id == p("id"), jobs.c.state == "in_progress", jobs.c.lease_owner == p("owner"))
+    .values(
+        state="pending",
+        attempts=jobs.c.attempts - 1,
+        started_at=None,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)
+# Written by a scheduled mutation in its own transaction; see tables.job_runs.
+RECORD_JOB_RUN = Statement(
+    {
+        dialect: insert(job_runs)
+        .values(job_id=p("id"), worker=p("owner"), committed_at=p("now"))
+        .on_conflict_do_nothing()
+        for dialect, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+    }
 )
 # Ends a job this worker holds: success, failure, or back to pending for a retry. A job
 # canceled while it ran stays canceled (the state filter leaves it alone).
@@ -120,10 +142,19 @@ RELEASE_LEASE = Statement(
 
 
 def _expired(lock: bool) -> sa.Select[Any]:
-    query = sa.select(
-        jobs.c.id, jobs.c.function, jobs.c.kind, jobs.c.attempts, jobs.c.max_attempts
-    ).where(jobs.c.state == "in_progress", jobs.c.lease_expires_at < p("now"))
-    return query.with_for_update(skip_locked=True) if lock else query
+    query = (
+        sa.select(
+            jobs.c.id,
+            jobs.c.function,
+            jobs.c.kind,
+            jobs.c.attempts,
+            jobs.c.max_attempts,
+            job_runs.c.job_id.is_not(None),
+        )
+        .outerjoin(job_runs, job_runs.c.job_id == jobs.c.id)
+        .where(jobs.c.state == "in_progress", jobs.c.lease_expires_at < p("now"))
+    )
+    return query.with_for_update(of=jobs, skip_locked=True) if lock else query
 
 
 SELECT_EXPIRED_LEASES = Statement({"sqlite": _expired(False), "postgresql": _expired(True)})

@@ -134,6 +134,18 @@ jobs = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# One row per scheduled mutation applied, written in the mutation's own transaction: a second
+# application of the same job (by a worker that lost its lease but still commits) is refused by
+# the primary key. Rows are kept: deleting one would reopen that door.
+job_runs = sa.Table(
+    "tasquencer_job_runs",
+    metadata,
+    sa.Column("job_id", Id, primary_key=True),
+    sa.Column("worker", sa.String(100), nullable=False),
+    sa.Column("committed_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 scheduled = sa.Table(
     "tasquencer_scheduled",
     metadata,

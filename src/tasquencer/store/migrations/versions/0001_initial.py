@@ -129,6 +129,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_tasquencer_jobs_due", "tasquencer_jobs", ["state", "run_at"])
     op.create_table(
+        "tasquencer_job_runs",
+        sa.Column("job_id", Id, primary_key=True),
+        sa.Column("worker", sa.String(100), nullable=False),
+        sa.Column("committed_at", Timestamp, nullable=False),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "tasquencer_scheduled",
         sa.Column("element_key", sa.String(300), primary_key=True),
         sa.Column("job_id", Id, primary_key=True),
@@ -140,6 +147,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in (
         "tasquencer_scheduled",
+        "tasquencer_job_runs",
         "tasquencer_jobs",
         "tasquencer_task_stats",
         "tasquencer_work_items",
