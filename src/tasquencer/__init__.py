@@ -18,7 +18,18 @@ from tasquencer.api.records import (
     WorkItem,
 )
 from tasquencer.builder import Builder
-from tasquencer.engine.contexts import ParentInfo, TaskInfo, TaskStats, Transition, WorkflowInfo
+from tasquencer.engine.contexts import (
+    ParentInfo,
+    PolicyContext,
+    RouterContext,
+    TaskContext,
+    TaskInfo,
+    TaskStats,
+    Transition,
+    WorkflowContext,
+    WorkflowInfo,
+    WorkItemContext,
+)
 from tasquencer.engine.policies import PolicyResult
 from tasquencer.engine.routing import Route
 from tasquencer.errors import (
@@ -63,15 +74,19 @@ from tasquencer.errors import (
     WorkItemInvalidStateError,
     WorkItemNotFoundError,
 )
+from tasquencer.runtime.actions import ActionContext, AsyncActionContext
 from tasquencer.runtime.app import App
 from tasquencer.runtime.clock import FakeClock, SystemClock
+from tasquencer.runtime.functions import MutationContext, QueryContext
 from tasquencer.runtime.registry import Retry
 from tasquencer.runtime.scheduler import JobRecord
 from tasquencer.versioning.versions import VersionsBuilder, WorkflowVersions, versions
 
 __all__ = [
+    "ActionContext",
     "ApiFunction",
     "App",
+    "AsyncActionContext",
     "Builder",
     "ChildWorkflow",
     "ConditionNotFoundError",
@@ -88,17 +103,22 @@ __all__ = [
     "InvalidStateTransitionError",
     "JobNotFoundError",
     "JobRecord",
+    "MutationContext",
     "NotInternalMutationError",
     "ParentInfo",
     "PayloadValidationError",
+    "PolicyContext",
     "PolicyResult",
+    "QueryContext",
     "RegisterScheduledNotAllowedError",
     "Retry",
     "Route",
+    "RouterContext",
     "SerializationError",
     "StructuralIntegrityError",
     "SystemClock",
     "Target",
+    "TaskContext",
     "TaskInfo",
     "TaskInvalidJoinTypeError",
     "TaskInvalidRouteError",
@@ -118,9 +138,11 @@ __all__ = [
     "WorkItem",
     "WorkItemAutoTriggerAlreadySetError",
     "WorkItemCannotHaveChildrenError",
+    "WorkItemContext",
     "WorkItemInvalidStateError",
     "WorkItemNotFoundError",
     "WorkflowApi",
+    "WorkflowContext",
     "WorkflowDefinitionError",
     "WorkflowDeprecatedError",
     "WorkflowInfo",
