@@ -110,7 +110,11 @@ class InvalidStateTransitionError(TasquencerInvariantError):
         super().__init__(message)
 
 
-class WorkItemInvalidStateError(InvalidStateTransitionError):
+class _ElementStateError(InvalidStateTransitionError):
+    """A state error about one kind of element, named by the subclass."""
+
+    kind = ""
+
     def __init__(
         self,
         element_id: str,
@@ -120,33 +124,19 @@ class WorkItemInvalidStateError(InvalidStateTransitionError):
         *,
         message: str | None = None,
     ) -> None:
-        super().__init__("work item", element_id, state, expected, detail, message=message)
+        super().__init__(self.kind, element_id, state, expected, detail, message=message)
 
 
-class WorkflowInvalidStateError(InvalidStateTransitionError):
-    def __init__(
-        self,
-        element_id: str,
-        state: str,
-        expected: Iterable[str],
-        detail: str = "",
-        *,
-        message: str | None = None,
-    ) -> None:
-        super().__init__("workflow", element_id, state, expected, detail, message=message)
+class WorkItemInvalidStateError(_ElementStateError):
+    kind = "work item"
 
 
-class TaskInvalidStateError(InvalidStateTransitionError):
-    def __init__(
-        self,
-        element_id: str,
-        state: str,
-        expected: Iterable[str],
-        detail: str = "",
-        *,
-        message: str | None = None,
-    ) -> None:
-        super().__init__("task", element_id, state, expected, detail, message=message)
+class WorkflowInvalidStateError(_ElementStateError):
+    kind = "workflow"
+
+
+class TaskInvalidStateError(_ElementStateError):
+    kind = "task"
 
 
 class StructuralIntegrityError(TasquencerInvariantError):

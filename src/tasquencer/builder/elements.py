@@ -130,11 +130,8 @@ class TaskBuilder(_PolicyTaskBuilder):
 
 
 @dataclass(frozen=True, slots=True)
-class CompositeTaskBuilder(_PolicyTaskBuilder):
-    """A task whose work is done by child workflows of one definition."""
-
-    workflow: WorkflowBuilder | None = None
-    kind: TaskKind = "composite"
+class _ChildWorkflowTaskBuilder(_PolicyTaskBuilder):
+    """What composite and dynamic composite tasks share: child workflows, and their activity."""
 
     def with_activities(
         self,
@@ -146,7 +143,7 @@ class CompositeTaskBuilder(_PolicyTaskBuilder):
         on_canceled: Activity | None = None,
         on_disabled: Activity | None = None,
         on_workflow_state_changed: Activity | None = None,
-    ) -> CompositeTaskBuilder:
+    ) -> Self:
         given = dict(
             on_enabled=on_enabled,
             on_started=on_started,
@@ -160,33 +157,19 @@ class CompositeTaskBuilder(_PolicyTaskBuilder):
 
 
 @dataclass(frozen=True, slots=True)
-class DynamicCompositeTaskBuilder(_PolicyTaskBuilder):
+class CompositeTaskBuilder(_ChildWorkflowTaskBuilder):
+    """A task whose work is done by child workflows of one definition."""
+
+    workflow: WorkflowBuilder | None = None
+    kind: TaskKind = "composite"
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicCompositeTaskBuilder(_ChildWorkflowTaskBuilder):
     """A task whose work is done by child workflows chosen at run time among several definitions."""
 
     workflows: tuple[WorkflowBuilder, ...] = ()
     kind: TaskKind = "dynamic_composite"
-
-    def with_activities(
-        self,
-        *,
-        on_enabled: Activity | None = None,
-        on_started: Activity | None = None,
-        on_completed: Activity | None = None,
-        on_failed: Activity | None = None,
-        on_canceled: Activity | None = None,
-        on_disabled: Activity | None = None,
-        on_workflow_state_changed: Activity | None = None,
-    ) -> DynamicCompositeTaskBuilder:
-        given = dict(
-            on_enabled=on_enabled,
-            on_started=on_started,
-            on_completed=on_completed,
-            on_failed=on_failed,
-            on_canceled=on_canceled,
-            on_disabled=on_disabled,
-            on_workflow_state_changed=on_workflow_state_changed,
-        )
-        return replace(self, activities=self.activities.merged(COMPOSITE_TASK_ACTIVITIES, given))
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,10 +203,33 @@ class StateChange:
         self.next_state = next_state
 
 
-class TaskWorkItems:
+class _Children:
+    """What task contexts show of a generation's children, and the change being reported
+    (`id`, `prev_state`, `next_state`: state-changed activities only)."""
+
+    __slots__ = ("_all_ids", "change")
+
+    def __init__(self, all_ids: Callable[[], list[str]], change: StateChange | None) -> None:
+        self._all_ids = all_ids
+        self.change = change
+
+    @property
+    def id(self) -> str:
+        return _change(self.change).id
+
+    @property
+    def prev_state(self) -> str:
+        return _change(self.change).prev_state
+
+    @property
+    def next_state(self) -> str:
+        return _change(self.change).next_state
+
+
+class TaskWorkItems(_Children):
     """`ctx.work_item` in a task's activities, policy and router."""
 
-    __slots__ = ("_all_ids", "_initialize", "change", "name", "path")
+    __slots__ = ("_initialize", "name", "path")
 
     def __init__(
         self,
@@ -216,11 +239,10 @@ class TaskWorkItems:
         initialize: Callable[[Any], str],
         change: StateChange | None = None,
     ) -> None:
+        super().__init__(all_ids, change)
         self.name = name
         self.path = path
-        self._all_ids = all_ids
         self._initialize = initialize
-        self.change = change
 
     def initialize(self, payload: Any = None) -> str:
         """Create a work item in this task generation; its auto-triggers run after the
@@ -230,23 +252,11 @@ class TaskWorkItems:
     def get_all_work_item_ids(self) -> list[str]:
         return self._all_ids()
 
-    @property
-    def id(self) -> str:
-        return _change(self.change).id
 
-    @property
-    def prev_state(self) -> str:
-        return _change(self.change).prev_state
-
-    @property
-    def next_state(self) -> str:
-        return _change(self.change).next_state
-
-
-class ChildWorkflows:
+class ChildWorkflows(_Children):
     """`ctx.workflow` in a composite task's activities, policy and router."""
 
-    __slots__ = ("_all_ids", "_initialize", "change", "name", "path")
+    __slots__ = ("_initialize", "name", "path")
 
     def __init__(
         self,
@@ -256,11 +266,10 @@ class ChildWorkflows:
         initialize: Callable[[Any], str],
         change: StateChange | None = None,
     ) -> None:
+        super().__init__(all_ids, change)
         self.name = name
         self.path = path
-        self._all_ids = all_ids
         self._initialize = initialize
-        self.change = change
 
     def initialize(self, payload: Any = None) -> str:
         """Create and initialize a child workflow in this task generation."""
@@ -268,18 +277,6 @@ class ChildWorkflows:
 
     def get_all_workflow_ids(self) -> list[str]:
         return self._all_ids()
-
-    @property
-    def id(self) -> str:
-        return _change(self.change).id
-
-    @property
-    def prev_state(self) -> str:
-        return _change(self.change).prev_state
-
-    @property
-    def next_state(self) -> str:
-        return _change(self.change).next_state
 
 
 class Initializers(Mapping[str, Callable[..., str]]):
@@ -315,10 +312,10 @@ class Initializers(Mapping[str, Callable[..., str]]):
         return len(self._initializers)
 
 
-class DynamicChildWorkflows:
+class DynamicChildWorkflows(_Children):
     """`ctx.workflow` in a dynamic composite task's activities."""
 
-    __slots__ = ("_all_ids", "change", "initialize", "name", "names", "paths")
+    __slots__ = ("initialize", "name", "names", "paths")
 
     def __init__(
         self,
@@ -328,27 +325,14 @@ class DynamicChildWorkflows:
         change: StateChange | None = None,
         child_name: str | None = None,
     ) -> None:
+        super().__init__(all_ids, change)
         self.paths = paths
         self.names = {name: name for name in paths}
-        self._all_ids = all_ids
         self.initialize = Initializers(initializers)
-        self.change = change
         self.name = child_name
 
     def get_all_workflow_ids(self) -> list[str]:
         return self._all_ids()
-
-    @property
-    def id(self) -> str:
-        return _change(self.change).id
-
-    @property
-    def prev_state(self) -> str:
-        return _change(self.change).prev_state
-
-    @property
-    def next_state(self) -> str:
-        return _change(self.change).next_state
 
 
 class TaskContext(Context):
