@@ -26,9 +26,10 @@ class IdGenerator:
         return _encode(value)
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # every 10-bit group as two characters
+_SHIFTS = range(120, -10, -10)
+
+
 def _encode(value: int) -> str:
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """Crockford base32 of a 130-bit value (26 characters), ten bits at a time."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
