@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import random
 from collections import deque
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -17,9 +16,11 @@ from tasquencer.net.or_join import or_join_enabled
 
 State = tuple[tuple[int, ...], frozenset[str]]
 
-# Random nets per property test; raise it for a deeper run (the subtlest single-instance
-# mistakes took a few thousand nets to show up in mutation runs).
-_EXAMPLES = int(os.environ.get("TASQUENCER_OR_JOIN_EXAMPLES", "500"))
+# Random nets per property test. In mutation runs the subtlest single-instance mistakes took a
+# few thousand nets to show up (the hand-written examples above catch them at once), hence the
+# deeper `slow` variants.
+_EXAMPLES = 500
+_SLOW_EXAMPLES = 5_000
 _STATES_PER_NET = 40
 
 # --- the oracle: explicit forward search over the moves of §17.5 ------------------------------
@@ -154,13 +155,14 @@ def build(
 # --- the pinning example of §17.5 ------------------------------------------------------------
 
 
-@pytest.fixture
-def pinning_net() -> Net:
+@pytest.fixture(params=JOIN_TYPES)
+def pinning_net(request: pytest.FixtureRequest) -> Net:
+    """The example of §17.5; C has one input, so its join type must not matter."""
     return build(
         [
             TaskShape("A"),
             TaskShape("B"),
-            TaskShape("C"),
+            TaskShape("C", join=request.param),
             TaskShape("D"),
             TaskShape("E", join="or"),
         ],
@@ -403,6 +405,39 @@ def test_or_join_counts_tokens_that_can_refill_an_input(counting_net: Net) -> No
 # --- other OR-joins and the cache ------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("first", "second", "enabled"), [("c1", "c2", True), ("c2", "c1", False)])
+def test_xor_join_consumes_its_first_marked_input_in_the_analysis(
+    first: str, second: str, enabled: bool
+) -> None:
+    # Taking c1 (J's marked input) to mark b never leaves c1 marked; taking c2 does.
+    net = build(
+        [TaskShape("A"), TaskShape("T", join="xor"), TaskShape("J", join="or")],
+        [
+            ("start", "A"),
+            ("A", "c1"),
+            ("A", "c2"),
+            (first, "T"),
+            (second, "T"),
+            ("T", "b"),
+            ("c1", "J"),
+            ("b", "J"),
+            ("J", "end"),
+        ],
+        ["c1", "c2", "b"],
+    )
+    assert decide(net, "J", {"c1": 1, "c2": 1}) is enabled
+
+
+def test_a_started_or_join_may_still_complete_into_its_own_input() -> None:
+    net = build(
+        [TaskShape("A"), TaskShape("J", join="or")],
+        [("start", "A"), ("A", "a"), ("a", "J"), ("b", "J"), ("J", "b"), ("J", "end")],
+        ["a", "b"],
+    )
+    assert decide(net, "J", {"a": 1}, {"J"}) is False
+    assert decide(net, "J", {"a": 1}) is True
+
+
 def test_another_or_join_is_treated_as_an_xor_join() -> None:
     # O could wait for v in the exact semantics; as an XOR-join it starts on u alone.
     net = build(
@@ -472,9 +507,9 @@ def nets_with_or_join(draw: st.DrawFn) -> tuple[Net, str]:
         (c, join)
         for c in draw(st.lists(st.sampled_from(inputs), min_size=2, max_size=3, unique=True))
     ]
-    extra = draw(st.lists(st.tuples(st.sampled_from(inputs), st.sampled_from(tasks)), max_size=3))
+    extra = draw(st.lists(st.tuples(st.sampled_from(inputs), st.sampled_from(tasks)), max_size=5))
     extra += draw(
-        st.lists(st.tuples(st.sampled_from(tasks), st.sampled_from([*inputs, "end"])), max_size=4)
+        st.lists(st.tuples(st.sampled_from(tasks), st.sampled_from([*inputs, "end"])), max_size=5)
     )
     arcs += [arc for arc in extra if not acyclic or forward(*arc)]
     arcs = draw(st.permutations(arcs))
@@ -508,14 +543,9 @@ def random_state(rng: random.Random, net: Net, join: str) -> tuple[dict[str, int
     return marking, started
 
 
-@settings(max_examples=_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(nets_with_or_join(), st.integers(0, 2**32))
-def test_or_join_matches_forward_search_on_random_states(
-    net_and_join: tuple[Net, str], seed: int
-) -> None:
+def check_random_states(net: Net, join: str, seed: int) -> None:
     """Many states per net, from a plain seeded generator (drawing each from hypothesis is slow)."""
     rng = random.Random(seed)
-    net, join = net_and_join
     compared = 0
     for _ in range(_STATES_PER_NET):
         marking, started = random_state(rng, net, join)
@@ -528,11 +558,8 @@ def test_or_join_matches_forward_search_on_random_states(
     assume(compared > 0)
 
 
-@settings(max_examples=_EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(nets_with_or_join())
-def test_or_join_matches_forward_search_on_reachable_states(net_and_join: tuple[Net, str]) -> None:
-    """Same comparison on every state a run from the start condition can visit."""
-    net, join = net_and_join
+def check_reachable_states(net: Net, join: str) -> None:
+    """The comparison on every state a run from the start condition can visit."""
     compared = 0
     for tokens, started in reachable_states(net, join, limit=300):
         marking = dict(zip(net.conditions, tokens, strict=True))
@@ -544,3 +571,38 @@ def test_or_join_matches_forward_search_on_reachable_states(net_and_join: tuple[
             assert or_join_enabled(net, join, marking, started) == expected
             compared += 1
     assume(compared > 0)
+
+
+_PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@settings(_PROPERTY, max_examples=_EXAMPLES)
+@given(nets_with_or_join(), st.integers(0, 2**32))
+def test_or_join_matches_forward_search_on_random_states(
+    net_and_join: tuple[Net, str], seed: int
+) -> None:
+    check_random_states(*net_and_join, seed)
+
+
+@settings(_PROPERTY, max_examples=_EXAMPLES // 2)
+@given(nets_with_or_join())
+def test_or_join_matches_forward_search_on_reachable_states(net_and_join: tuple[Net, str]) -> None:
+    check_reachable_states(*net_and_join)
+
+
+@pytest.mark.slow
+@settings(_PROPERTY, max_examples=_SLOW_EXAMPLES)
+@given(nets_with_or_join(), st.integers(0, 2**32))
+def test_or_join_matches_forward_search_on_many_random_states(
+    net_and_join: tuple[Net, str], seed: int
+) -> None:
+    check_random_states(*net_and_join, seed)
+
+
+@pytest.mark.slow
+@settings(_PROPERTY, max_examples=_SLOW_EXAMPLES // 2)
+@given(nets_with_or_join())
+def test_or_join_matches_forward_search_on_many_reachable_states(
+    net_and_join: tuple[Net, str],
+) -> None:
+    check_reachable_states(*net_and_join)

@@ -21,6 +21,7 @@ soon as a basis element is at most `source`. Two prunings keep the basis small:
 
 from __future__ import annotations
 
+import heapq
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -76,21 +77,26 @@ class ResetNet:
         if any(_at_most(t, source) for t in basis):
             return True
         live = set(basis)
-        # Newest first: a chain of predecessors is followed down to `source` before its
-        # siblings are expanded, so a coverable target is usually found after a few steps.
-        pending = list(basis)
+        # Best first: fewest tokens missing from `source`, then newest. A witness, when there
+        # is one, is then usually reached in a few steps; plain breadth first expands whole
+        # levels before, plain depth first can wander into ever larger markings.
+        pending = [(_shortfall(t, source), -n, t) for n, t in enumerate(basis)]
+        heapq.heapify(pending)
+        added = len(pending)
         while pending:
-            marking = pending.pop()
+            marking = heapq.heappop(pending)[2]
             if marking not in live:
                 continue
             for index in self._producers_of(marking, fireable):
                 previous = _predecessor(marking, self._steps[index])
                 if previous is None or any(_at_most(b, previous) for b in basis):
                     continue
-                if _at_most(previous, source):
+                shortfall = _shortfall(previous, source)
+                if not shortfall:
                     return True
                 basis = _insert_minimal(basis, live, previous)
-                pending.append(previous)
+                added += 1
+                heapq.heappush(pending, (shortfall, -added, previous))
         return False
 
     def _forward_bounds(self, source: Vector) -> tuple[list[int], bytearray]:
@@ -175,7 +181,16 @@ def _predecessor(marking: Vector, step: _BackwardStep) -> Vector | None:
     return tuple(result)
 
 
-def _at_most(small: Vector, big: Vector) -> bool:
+def _shortfall(marking: Vector, source: Vector) -> int:
+    """How many tokens `marking` needs beyond `source`."""
+    return sum(map(_excess, marking, source))
+
+
+def _excess(needed: int, held: int) -> int:
+    return needed - held if needed > held else 0
+
+
+def _at_most(small: Sequence[int], big: Sequence[int]) -> bool:
     return all(map(ge, big, small))
 
 

@@ -13,9 +13,10 @@ started task from starting again):
   c_i taking c_i and idle_T, allowed only while c_1..c_{i-1} are empty, so the first marked
   input is consumed. The family stays monotone: with more tokens T still starts, at worst
   consuming an earlier input, and what is left is still at least as large.
-* completion of T: takes busy_T; resets the region's conditions and busy_X, idle_X of every
-  region task X; gives the chosen outputs, idle_T and idle_X (a cancelled task is idle again).
-  XOR split: one transition per output. OR split: see `_completions`.
+* completion of T (J included, should S have it started): takes busy_T; resets the region's
+  conditions and busy_X, idle_X of every region task X; gives the chosen outputs, idle_T and
+  idle_X (a cancelled task is idle again). XOR split: one transition per output. OR split: see
+  `_completions`.
 
 Whatever does not depend on S is built once per (net, J) and kept in `net._cache`: the
 transitions that can bring a token into X (directly or through other transitions; the rest only
@@ -154,7 +155,9 @@ def _completions(net: Net, task: str) -> list[_Move]:
     split = net.splits[task]
     if split == "xor":
         return [_Move(pre, (o, *restored), resets) for o in outputs]
-        # An OR split gets one transition, on every output: coverability is monotone, so the
+    if split == "or" and not outputs:
+        return []
+    # An OR split gets one transition, on every output: coverability is monotone, so the
     # predecessor through the full output set is below the one through any subset and the
     # subsets would add nothing to the basis.
     return [_Move(pre, (*outputs, *restored), resets)]
