@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tasquencer.errors import FunctionNotRegisteredError
+from tasquencer.errors import FunctionNotRegisteredError, TransactionAbortedError
 from tasquencer.runtime.actions import ActionContext, AsyncActionContext
 from tasquencer.runtime.functions import MutationContext
 from tasquencer.runtime.registry import MUTATION_ATTEMPTS, FunctionDef, Retry
@@ -88,16 +88,18 @@ class Worker:
     # --- one step at a time ----------------------------------------------------------------
 
     def run_next(self) -> bool:
-        """Run the earliest due job (claiming a few when none is held); whether one ran."""
+        """Run the earliest due job, or run of mutation jobs, claiming when none is held;
+        returns whether anything ran."""
         if not self._held:
             self._claim()
         if not self._held:
             return False
-        job = self._held.popleft()
-        if job.kind == "mutation":
-            self._run_mutation(job)
+        if self._held[0].kind == "mutation":
+            jobs = list(self._held)
+            self._held.clear()
+            self._run_mutations(jobs)
         else:
-            self._run_action(job)
+            self._run_action(self._held.popleft())
         return True
 
     def flush(self) -> None:
@@ -204,32 +206,76 @@ class Worker:
         )
         self._applied = []
 
-    def _run_mutation(self, job: ClaimedJob) -> None:
-        try:
-            definition = self._definition(job.function, "mutation")
-        except (FunctionNotRegisteredError, TypeError) as error:
-            self._settle(job, None, str(error))
+    def _run_mutations(self, jobs: list[ClaimedJob]) -> None:
+        """Run held mutation jobs in one transaction, each in a savepoint of its own.
+
+        One commit for the run: a job that raises is rolled back to its savepoint and recorded
+        `failed` in the same transaction; a conflict retries the whole run.
+        """
+        runnable: list[tuple[ClaimedJob, FunctionDef]] = []
+        for job in jobs:
+            try:
+                runnable.append((job, self._definition(job.function, "mutation")))
+            except (FunctionNotRegisteredError, TypeError) as error:
+                self._settle(job, None, str(error))
+        if not runnable:
             return
+        hints = [d.roots(job.args) for job, d in runnable if d.roots is not None]
 
-        def run(tx: Transaction) -> None:
-            now = tx.db.dialect.time_in(tx.now())
-            if not tx.db.run(
-                st.RECORD_JOB_RUN, {"id": job.id, "owner": self.worker_id, "now": now}
-            ):
-                raise AlreadyAppliedError(job.id)
-            definition.fn(MutationContext(tx), **job.args)
+        def roots(connection: Any) -> list[str]:
+            return [root for hint in hints for root in hint(connection)]
 
-        roots = definition.roots(job.args) if definition.roots else None
         try:
-            self.app.runner.run(run, roots=roots)
-        except AlreadyAppliedError:
-            log.warning("job %s (%s) was already applied by another worker", job.id, job.function)
-        except Exception as error:
-            log.warning("job %s (%s) failed: %s", job.id, job.function, error)
-            retry = _CONFLICT_RETRY if is_conflict(error) else None
-            self._settle(job, retry, _describe(error))
-        else:
-            self._applied.append(job.id)
+            applied = self.app.runner.run(
+                lambda tx: self._apply(tx, runnable), roots=roots if hints else None
+            )
+        except Exception as error:  # only a conflict that outlasted the retries gets here
+            log.warning("%d mutation jobs put back after conflicts: %s", len(runnable), error)
+            for job, _ in runnable:
+                self._settle(job, _CONFLICT_RETRY, _describe(error))
+            return
+        self._applied.extend(applied)
+
+    def _apply(self, tx: Transaction, runnable: list[tuple[ClaimedJob, FunctionDef]]) -> list[str]:
+        """Apply each job in a savepoint; returns the ids of the jobs now applied."""
+        d = tx.db.dialect
+        now = tx.now()
+        applied: list[str] = []
+        for job, definition in runnable:
+            if tx.db.one(st.SELECT_JOB_STATE, {"id": job.id}) != ("in_progress", self.worker_id):
+                continue  # canceled while held, or recovered by another worker
+            savepoint = tx.connection.begin_nested()
+            inner = Transaction(tx.app, tx.connection)
+            try:
+                record = {"id": job.id, "owner": self.worker_id, "now": d.time_in(now)}
+                if not inner.db.run(st.RECORD_JOB_RUN, record):
+                    raise AlreadyAppliedError(job.id)
+                definition.fn(MutationContext(inner), **job.args)
+                if not savepoint.is_active:
+                    raise TransactionAbortedError()
+                inner.flush()
+            except AlreadyAppliedError:
+                savepoint.rollback()
+                log.warning(
+                    "job %s (%s) was already applied by a worker that lost it", job.id, job.function
+                )
+                applied.append(job.id)  # its effects are committed: mark it success
+                continue
+            except Exception as error:
+                if is_conflict(error):
+                    raise
+                if savepoint.is_active:
+                    savepoint.rollback()
+                log.warning("job %s (%s) failed: %s", job.id, job.function, error)
+                params = _final_params("failed", _describe(error), now, d)
+                tx.db.run(st.SETTLE_JOB, {"id": job.id, "owner": self.worker_id, **params})
+                continue
+            finally:
+                inner.close()
+            savepoint.commit()
+            tx.scheduled_jobs |= inner.scheduled_jobs
+            applied.append(job.id)
+        return applied
 
     def _run_action(self, job: ClaimedJob) -> None:
         app = self.app
@@ -323,16 +369,21 @@ class WorkerThread:
 
 
 def _claimable(due: list[Any]) -> list[Any]:
-    """The due jobs to hold at once: a run of mutations, or one action on its own.
+    """The due jobs to hold at once: a run of mutations, or one job on its own.
 
-    Held jobs of a worker that dies are recovered as if they had started; a held mutation that
-    never ran then simply runs later, but an action would count as lost, so a worker holds an
-    action only while it runs it.
+    Held jobs of a worker that dies are recovered as if they had started. A held mutation that
+    never ran then simply runs later, but an action would count as lost, and a job that was
+    claimed before may be the one that kills its worker (it must not take others down with it
+    again and again), so such jobs are held alone.
     """
-    if due and due[0][2] == "action":
+
+    def alone(row: Any) -> bool:
+        return bool(row[2] == "action" or row[4] > 0)
+
+    if due and alone(due[0]):
         return due[:1]
     for index, row in enumerate(due):
-        if row[2] == "action":
+        if alone(row):
             return due[:index]
     return due
 

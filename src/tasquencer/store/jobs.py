@@ -46,9 +46,15 @@ INSERT_JOB = Statement(
 # Delivered when the transaction commits (PostgreSQL); see runtime.wakeup.
 NOTIFY_WORKERS = Statement(sa.text("NOTIFY tasquencer_jobs"))
 SELECT_JOB = Statement(sa.select(*JOB_COLUMNS).where(jobs.c.id == p("id")))
+# A mutation job already applied (its run recorded, its success mark still to come) is not
+# canceled any more: it happened.
 CANCEL_JOB = Statement(
     sa.update(jobs)
-    .where(jobs.c.id == p("id"), _cancelable)
+    .where(
+        jobs.c.id == p("id"),
+        _cancelable,
+        ~sa.exists().where(job_runs.c.job_id == jobs.c.id),
+    )
     .values(state="canceled", finished_at=p("now"))
 )
 REGISTER_JOB = Statement(
