@@ -68,14 +68,20 @@ def postgres_url() -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, tmp_path) -> str:
-    """A URL for tests that open apps themselves: a SQLite file, or the PostgreSQL database."""
+def database_url(backend: str, tmp_path) -> Iterator[str]:
+    """An empty database for tests that open apps on it themselves (real clock, several apps
+    in turn, `auto_migrate=False`): a SQLite file, or a fresh PostgreSQL schema dropped after."""
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'app.db'}"
+        yield f"sqlite:///{tmp_path / 'database.db'}"
+        return
     server = postgres()
     if server.url is None:
         pytest.skip(f"NO POSTGRESQL SERVER: {server.problem}")
-    return server.url
+    holder = testing.create_app(url=server.url, auto_migrate=False)  # only owns the schema
+    try:
+        yield holder.url
+    finally:
+        holder.close()
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
-"""Small builders for test workflows: a work item task that records what happens to it."""
+"""Small builders for test workflows, and empty databases for tests that open apps themselves."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+import sqlalchemy as sa
 
 from tasquencer import Builder
 from tasquencer.builder import TaskBuilder, WorkItemBuilder
@@ -36,3 +38,7 @@ def router_to(*targets: str, split: str = "xor") -> Callable[[Any], Any]:
         return routes[0] if split == "xor" else routes
 
     return route
+
+
+def is_postgres(url: str) -> bool:
+    return sa.make_url(url).get_backend_name() == "postgresql"

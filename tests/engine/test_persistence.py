@@ -327,7 +327,7 @@ def test_user_table_with_a_foreign_key_to_work_items(app):
     with orm.Session(app.engine) as session:
         assert list(session.scalars(sa.select(Attachment.work_item_id))) == [item_id]
 
-    # SQLite enforces the key: a dangling reference fails and the whole call rolls back.
+    # The database enforces the key: a dangling reference fails and the whole call rolls back.
     bad["on"] = True
     before = dump(app)
     with pytest.raises(sa.exc.IntegrityError):
@@ -340,6 +340,7 @@ def test_user_table_with_a_foreign_key_to_work_items(app):
 # --- the database ----------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode(app):
     with app.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -347,7 +348,7 @@ def test_sqlite_runs_in_wal_mode(app):
         connection.rollback()
 
 
-def test_a_second_app_on_the_same_file_sees_the_same_instances(app):
+def test_a_second_app_on_the_same_database_sees_the_same_instances(app):
     wf = sequence("shared", ("A", self_starting_task()), ("B", self_starting_task()))
     api = register(app, wf)
     wid = api.internal_initialize_root_workflow()
@@ -365,18 +366,19 @@ def test_a_second_app_on_the_same_file_sees_the_same_instances(app):
         other.close()
 
 
-def test_engine_tables_are_created_on_first_use(tmp_path):
-    first = tq.App(f"sqlite:///{tmp_path / 'fresh.db'}")
+def test_engine_tables_are_created_on_first_use(database_url):
+    first = tq.App(database_url)
     try:
         names = set(sa.inspect(first.engine).get_table_names())
         assert {t.name for t in metadata.sorted_tables} <= names
         assert all(n.startswith("tasquencer_") for n in names)
+        assert database.current_revision(first.engine) == database.SCHEMA_HEAD
         api = register(first, sequence("wf", ("A", self_starting_task())))
         wid = api.internal_initialize_root_workflow()
     finally:
         first.close()
     # Opening it again is a no-op upgrade that keeps the data.
-    again = tq.App(f"sqlite:///{tmp_path / 'fresh.db'}")
+    again = tq.App(database_url)
     try:
         api = register(again, sequence("wf", ("A", self_starting_task())))
         assert [w.id for w in api.list_workflows()] == [wid]
@@ -384,18 +386,18 @@ def test_engine_tables_are_created_on_first_use(tmp_path):
         again.close()
 
 
-def test_auto_migrate_false_leaves_an_empty_database_untouched(tmp_path):
-    path = tmp_path / "empty.db"
-    app = tq.App(f"sqlite:///{path}", auto_migrate=False)
+def test_auto_migrate_false_leaves_an_empty_database_untouched(database_url):
+    app = tq.App(database_url, auto_migrate=False)
     try:
         register(app, sequence("wf", ("A", self_starting_task())))
         assert sa.inspect(app.engine).get_table_names() == []
+        assert database.current_revision(app.engine) is None
     finally:
         app.close()
 
 
-def test_the_migration_creates_exactly_the_metadata_schema(tmp_path):
-    engine = database.create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+def test_the_migration_creates_exactly_the_metadata_schema(database_url):
+    engine = database.create_engine(database_url)
     try:
         database.upgrade_schema(engine)
         assert database.current_revision(engine) == database.SCHEMA_HEAD

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import sqlite3
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 
 import tasquencer as tq
 from tasquencer import Builder
+from tasquencer.store.tables import work_items
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -398,9 +398,21 @@ def test_ids_are_strings_increasing_in_creation_order(app):
 # --- calls with ctx=ctx ----------------------------------------------------------------------
 
 
-def test_api_calls_with_ctx_run_in_the_callers_transaction(app, tmp_path):
+def outside_count(app: tq.App, workflow_id: str) -> int:
+    """Work items of the workflow, as another connection (its own transaction) sees them."""
+    with app.engine.connect() as other:
+        other.info["tasquencer_read_only"] = True  # SQLite: a plain BEGIN, not a writer's lock
+        count = other.execute(
+            sa.select(sa.func.count())
+            .select_from(work_items)
+            .where(work_items.c.workflow_id == workflow_id)
+        ).scalar_one()
+        other.rollback()
+    return count
+
+
+def test_api_calls_with_ctx_run_in_the_callers_transaction(app):
     ref: dict[str, Any] = {"fail": False}
-    path = sa.make_url(app.url).database
 
     def b_enabled(ctx: Any) -> None:
         api = ref["api"]
@@ -416,10 +428,7 @@ def test_api_calls_with_ctx_run_in_the_callers_transaction(app, tmp_path):
         ref["state"] = api.get_work_item_state(item_id, ctx=ctx)
         ref["task_states"] = api.get_workflow_task_states(wid, ctx=ctx)
         # ... which another connection cannot see yet.
-        with sqlite3.connect(path) as other:
-            ref["outside"] = other.execute(
-                "SELECT count(*) FROM tasquencer_work_items WHERE workflow_id = ?", (wid,)
-            ).fetchone()[0]
+        ref["outside"] = outside_count(app, wid)
         ref["item_id"] = item_id
         if ref["fail"]:
             raise Boom("after the ctx call")

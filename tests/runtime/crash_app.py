@@ -1,6 +1,7 @@
 """The app `test_worker_crash.py` runs in real `tasquencer worker` processes.
 
     CRASH_DB_URL=sqlite:///... tasquencer worker --app tests.runtime.crash_app:app
+    CRASH_DB_URL=postgresql+psycopg://... tasquencer worker --app tests.runtime.crash_app:app
 
 Mutations and actions record what they do, so the test can count side effects:
 `crash_events` (one row per action attempt that got going), `crash_counters` (one row per key,
@@ -21,20 +22,22 @@ HANG_SECONDS = 60.0
 
 app = tq.App(os.environ["CRASH_DB_URL"])
 
-with app.engine.begin() as connection:
-    connection.execute(
-        sa.text(
-            "CREATE TABLE IF NOT EXISTS crash_events ("
-            " id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT NOT NULL, attempt INTEGER NOT NULL,"
-            " pid INTEGER NOT NULL)"
-        )
-    )
-    connection.execute(
-        sa.text(
-            "CREATE TABLE IF NOT EXISTS crash_counters ("
-            " key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
-        )
-    )
+metadata = sa.MetaData()
+sa.Table(
+    "crash_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+)
+sa.Table(
+    "crash_counters",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)
+metadata.create_all(app.engine)  # the test imports this module before any worker starts
 
 
 @app.mutation(name="crash.record_started")
@@ -58,7 +61,7 @@ def increment(ctx, key: str) -> None:
     ctx.db.execute(
         sa.text(
             "INSERT INTO crash_counters (key, value) VALUES (:key, 1)"
-            " ON CONFLICT (key) DO UPDATE SET value = value + 1"
+            " ON CONFLICT (key) DO UPDATE SET value = crash_counters.value + 1"
         ),
         {"key": key},
     )

@@ -215,8 +215,8 @@ def test_scheduling_an_unregistered_function_raises(app, ran):
     assert app.list_jobs() == []
 
 
-def test_a_function_registered_with_another_app_is_not_registered_here(app, tmp_path, ran):
-    other = tq.testing.create_app(tmp_path / "other.db")
+def test_a_function_registered_with_another_app_is_not_registered_here(app, ran):
+    other = tq.App(app.url)  # the same database: registrations still belong to each app
     try:
 
         @other.mutation

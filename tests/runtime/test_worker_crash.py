@@ -72,12 +72,11 @@ class Workers:
 
 
 @pytest.fixture
-def crash(tmp_path, monkeypatch) -> Iterator[tuple[Any, Workers]]:
-    url = f"sqlite:///{tmp_path / 'crash.db'}"
-    monkeypatch.setenv("CRASH_DB_URL", url)
+def crash(database_url, tmp_path, monkeypatch) -> Iterator[tuple[Any, Workers]]:
+    monkeypatch.setenv("CRASH_DB_URL", database_url)
     sys.modules.pop(MODULE, None)
     module = importlib.import_module(MODULE)  # a fresh app on this test's database
-    workers = Workers(url, tmp_path)
+    workers = Workers(database_url, tmp_path)
     try:
         yield module, workers
     finally:

@@ -10,7 +10,8 @@ import itertools
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -43,12 +44,13 @@ class Notes:
 
     def __init__(self, app: tq.App) -> None:
         self.app = app
-        with app.engine.begin() as connection:
-            connection.execute(
-                sa.text(
-                    "CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, text TEXT NOT NULL)"
-                )
-            )
+        table = sa.Table(
+            "notes",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("text", sa.Text, nullable=False),
+        )
+        table.metadata.create_all(app.engine)
 
         @app.mutation(name="notes.add")
         def add(ctx, text):
@@ -69,6 +71,14 @@ class Notes:
 @pytest.fixture
 def notes(app) -> Notes:
     return Notes(app)
+
+
+@pytest.fixture
+def real_app(database_url) -> Iterator[tq.App]:
+    """An app with the real clock on an empty database."""
+    app = tq.App(database_url)
+    yield app
+    app.close()
 
 
 def schedule(app, delay, function, **kwargs) -> str:
@@ -499,9 +509,8 @@ def test_run_due_jobs_stops_a_job_that_reschedules_itself_without_delay(app):
         app.run_due_jobs(max_jobs=20)
 
 
-def test_jobs_survive_the_app_and_unknown_functions_fail(tmp_path):
-    path = tmp_path / "shared.db"
-    first = tq.testing.create_app(path)
+def test_jobs_survive_the_app_and_unknown_functions_fail(database_url):
+    first = tq.App(database_url)
 
     @first.mutation(name="shared.known")
     def known(ctx, x):
@@ -515,7 +524,7 @@ def test_jobs_survive_the_app_and_unknown_functions_fail(tmp_path):
     forgotten_id = schedule(first, 0, forgotten)
     first.close()
 
-    second = tq.testing.create_app(path)
+    second = tq.App(database_url)
     try:
         ran: list[int] = []
 
@@ -894,6 +903,48 @@ def test_an_action_canceled_by_another_mutation_while_it_runs_ends_canceled(app,
     assert app.list_jobs(function="notes.add") == []
 
 
+# --- mutation jobs a serving worker holds ----------------------------------------------------
+# A serving worker claims a run of due mutations at once (`batch`) and marks the ones it applied
+# `success` later; run_due_jobs claims one at a time, so only a serving worker shows these.
+
+
+@pytest.fixture
+def cancel_job(app):
+    @app.mutation(name="tests.cancel_job")
+    def cancel(ctx, job_id):
+        ctx.scheduler.cancel(job_id)
+
+    return cancel
+
+
+def test_a_mutation_job_canceled_while_a_worker_holds_it_is_not_applied(app, notes, cancel_job):
+    @app.mutation
+    def plan(ctx):
+        victim = ctx.scheduler.run_after(1, notes.add, text="from a canceled job")
+        return ctx.scheduler.run_after(0, cancel_job, job_id=victim), victim
+
+    canceler, victim = app.run_mutation(plan)
+    app.clock.advance(1)
+    with app.start_worker(poll_interval=0.05):  # claims both: the canceler runs first
+        assert wait_for(lambda: app.get_job(canceler).state == "success", timeout=5)
+    assert app.get_job(victim).state == "canceled"
+    assert notes.texts() == []
+
+
+def test_a_mutation_job_canceled_after_it_was_applied_stays_a_success(app, notes, cancel_job):
+    @app.mutation
+    def plan(ctx):
+        applied = ctx.scheduler.run_after(0, notes.add, text="applied")
+        return ctx.scheduler.run_after(1, cancel_job, job_id=applied), applied
+
+    canceler, applied = app.run_mutation(plan)
+    app.clock.advance(1)
+    with app.start_worker(poll_interval=0.05):  # claims both: the canceler runs second
+        assert wait_for(lambda: app.get_job(canceler).state == "success", timeout=5)
+    assert notes.texts() == ["applied"]
+    assert app.get_job(applied).state == "success"  # canceling a finished job changes nothing
+
+
 # =============================================================================================
 # leases: a worker that dies holding an action
 # =============================================================================================
@@ -1019,31 +1070,28 @@ def test_attempts_lost_with_their_worker_count_against_the_retry_policy(app, han
     assert app.get_job(job_id) == job
 
 
-def test_a_serving_worker_renews_the_lease_of_a_long_action(tmp_path):
+def test_a_serving_worker_renews_the_lease_of_a_long_action(real_app):
     """Real clock: the action outlasts its lease several times while another worker keeps
     looking for expired leases; the renewals keep it alive."""
-    app = tq.App(f"sqlite:///{tmp_path / 'real.db'}")
+    app = real_app
     calls: list[int] = []
-    try:
 
-        @app.action
-        def slow(ctx):
-            calls.append(ctx.attempt)
-            time.sleep(1.5)
-            return "done"
+    @app.action
+    def slow(ctx):
+        calls.append(ctx.attempt)  # an action runs outside any transaction: never re-run
+        time.sleep(1.5)
+        return "done"
 
-        job_id = schedule(app, 0, slow)
-        with (
-            app.start_worker(poll_interval=0.05, lease_seconds=0.5),
-            app.start_worker(poll_interval=0.05, lease_seconds=0.5),
-        ):
-            assert wait_for(lambda: app.get_job(job_id).state != "pending", timeout=5)
-            assert wait_for(lambda: app.get_job(job_id).state != "in_progress", timeout=10)
-        job = app.get_job(job_id)
-        assert (job.state, job.attempts, job.error) == ("success", 1, None)
-        assert calls == [1]
-    finally:
-        app.close()
+    job_id = schedule(app, 0, slow)
+    with (
+        app.start_worker(poll_interval=0.05, lease_seconds=0.5),
+        app.start_worker(poll_interval=0.05, lease_seconds=0.5),
+    ):
+        assert wait_for(lambda: app.get_job(job_id).state != "pending", timeout=5)
+        assert wait_for(lambda: app.get_job(job_id).state != "in_progress", timeout=10)
+    job = app.get_job(job_id)
+    assert (job.state, job.attempts, job.error) == ("success", 1, None)
+    assert calls == [1]
 
 
 # =============================================================================================
@@ -1051,21 +1099,15 @@ def test_a_serving_worker_renews_the_lease_of_a_long_action(tmp_path):
 # =============================================================================================
 
 
-def test_the_in_process_worker_wakes_up_when_a_job_is_committed(app):
-    ran: list[str] = []
-
-    @app.mutation
-    def record(ctx, text):
-        ran.append(text)
-
+def test_the_in_process_worker_wakes_up_when_a_job_is_committed(app, notes):
     with app.start_worker(poll_interval=30):
         time.sleep(0.2)  # let it go idle on its long poll
         started = time.monotonic()
-        job_id = schedule(app, 0, record, text="fast")
+        job_id = schedule(app, 0, notes.add, text="fast")
         assert wait_for(lambda: app.get_job(job_id).state == "success", timeout=5)
         elapsed = time.monotonic() - started
     assert elapsed < 0.5, f"took {elapsed:.3f}s"
-    assert ran == ["fast"]
+    assert notes.texts() == ["fast"]
 
 
 def test_the_in_process_worker_runs_jobs_scheduled_by_its_jobs(app, notes):
@@ -1100,18 +1142,37 @@ def test_the_in_process_worker_goes_on_after_a_failing_job(app, notes):
 
 
 def test_several_workers_run_every_job_exactly_once(app):
-    ran: list[str] = []
+    """Counted in the database: a scheduled mutation's writes commit with its job's success
+    mark, so neither a run lost with its worker nor a call re-run after a serialization
+    conflict (PostgreSQL runs the body again, see runtime/runner.py) can count twice. Actions
+    run outside any transaction and are never re-run, so they are counted in Python too."""
+    runs = sa.Table(
+        "runs",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.String(20), nullable=False),
+    )
+    runs.metadata.create_all(app.engine)
+    actions_ran: list[str] = []
     lock = threading.Lock()
+
+    @app.mutation(name="many.record")
+    def record(ctx, key):
+        ctx.db.execute(runs.insert().values(key=key))
+
+    @app.query(name="many.runs")
+    def runs_by_key(ctx):
+        return Counter(ctx.db.scalars(sa.select(runs.c.key)))
 
     @app.mutation(name="many.mutation")
     def m(ctx, key):
-        with lock:
-            ran.append(key)
+        record(ctx, key=key)
 
     @app.action(name="many.action")
     def a(ctx, key):
         with lock:
-            ran.append(key)
+            actions_ran.append(key)
+        ctx.run_mutation(record, key=key)
 
     @app.mutation
     def plan(ctx):
@@ -1120,6 +1181,8 @@ def test_several_workers_run_every_job_exactly_once(app):
             if i % 3 == 0:
                 ctx.scheduler.run_after(0, a, key=f"a{i}")
 
+    mutation_keys = [f"m{i}" for i in range(60)]
+    action_keys = [f"a{i}" for i in range(0, 60, 3)]
     with (
         app.start_worker(poll_interval=0.05),
         app.start_worker(poll_interval=0.05),
@@ -1127,7 +1190,9 @@ def test_several_workers_run_every_job_exactly_once(app):
     ):
         app.run_mutation(plan)
         assert wait_for(lambda: len(app.list_jobs(state="success", limit=1000)) == 80, timeout=20)
-    assert sorted(ran) == sorted([f"m{i}" for i in range(60)] + [f"a{i}" for i in range(0, 60, 3)])
+    assert app.run_query(runs_by_key) == Counter(mutation_keys + action_keys)
+    assert sorted(actions_ran) == sorted(action_keys)
+    assert {j.state for j in app.list_jobs(limit=1000)} == {"success"}
 
 
 def test_the_in_process_worker_stops_promptly(app):
@@ -1138,23 +1203,23 @@ def test_the_in_process_worker_stops_promptly(app):
     assert time.monotonic() - started < 2
 
 
-def test_the_in_process_worker_runs_a_job_when_it_becomes_due(tmp_path):
-    app = tq.App(f"sqlite:///{tmp_path / 'real.db'}")
-    try:
-        done: list[float] = []
+def test_the_in_process_worker_runs_a_job_when_it_becomes_due(real_app):
+    app = real_app
+    done: list[float] = []
 
-        @app.mutation
-        def mark(ctx):
-            done.append(time.monotonic())
+    @app.mutation
+    def mark(ctx):
+        done.append(time.monotonic())  # a retried call would append again: only [0] counts
 
-        with app.start_worker(poll_interval=30):
-            time.sleep(0.1)
-            started = time.monotonic()
-            schedule(app, 0.3, mark)
-            assert wait_for(lambda: done, timeout=5)
-        assert 0.29 <= done[0] - started < 1.0
-    finally:
-        app.close()
+    with app.start_worker(poll_interval=30):
+        time.sleep(0.1)
+        started = time.monotonic()
+        job_id = schedule(app, 0.3, mark)
+        assert wait_for(lambda: done, timeout=5)
+        assert wait_for(lambda: app.get_job(job_id).state == "success", timeout=5)
+    assert 0.29 <= done[0] - started < 1.0
+    job = app.get_job(job_id)
+    assert timedelta(seconds=0.3) <= job.started_at - job.created_at < timedelta(seconds=1)
 
 
 # =============================================================================================

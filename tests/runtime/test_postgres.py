@@ -1,0 +1,289 @@
+"""PostgreSQL itself: the engine's column types, `tasquencer db upgrade`, the isolation calls run
+in, a mutation that loses a serialization conflict being run again, and LISTEN/NOTIFY waking a
+worker of another app (ARCHITECTURE.md §5-6, runtime/runner.py, runtime/wakeup.py).
+
+A retried mutation runs its body again from the start: Python-side effects (the attempt counts
+below) are repeated, by design, and only what the body writes to the database counts once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import tasquencer as tq
+from tasquencer.store import database
+from tasquencer.store.tables import metadata
+
+pytestmark = pytest.mark.postgres_only
+
+ROOT = Path(__file__).resolve().parents[2]
+TASQUENCER = Path(sys.executable).with_name("tasquencer")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.005) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def version_rows(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            table = sa.table(database.VERSION_TABLE, sa.column("version_num"))
+            return list(connection.scalars(sa.select(table.c.version_num)))
+    finally:
+        engine.dispose()
+
+
+def engine_tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return {n for n in sa.inspect(engine).get_table_names() if n.startswith("tasquencer_")}
+    finally:
+        engine.dispose()
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+def test_the_engine_tables_get_postgresql_types(app):
+    expected: dict[tuple[str, str], str] = {}
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, sa.JSON):
+                expected[(table.name, column.name)] = "jsonb"
+            elif isinstance(column.type, sa.DateTime):
+                expected[(table.name, column.name)] = "timestamp with time zone"
+    assert "jsonb" in expected.values() and "timestamp with time zone" in expected.values()
+
+    with app.engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name LIKE 'tasquencer%'"
+            )
+        ).all()
+        connection.rollback()
+    actual = {(table, column): data_type for table, column, data_type in rows}
+    assert {key: actual.get(key) for key in expected} == expected
+    # and nothing of the engine's is plain `json` or a timestamp without a time zone
+    assert not {t for t in actual.values() if t in ("json", "timestamp without time zone")}
+    assert {table for table, _ in actual} >= {t.name for t in metadata.sorted_tables}
+
+
+def test_a_mutation_runs_serializable_and_a_query_repeatable_read_and_read_only(app):
+    def settings(ctx: Any) -> tuple[str, str]:
+        isolation = ctx.db.execute(sa.text("SHOW transaction_isolation")).scalar_one()
+        read_only = ctx.db.execute(sa.text("SHOW transaction_read_only")).scalar_one()
+        return isolation, read_only
+
+    app.mutation(settings, name="pg.mutation_settings")
+    app.query(settings, name="pg.query_settings")
+    assert app.run_mutation("pg.mutation_settings") == ("serializable", "off")
+    assert app.run_query("pg.query_settings") == ("repeatable read", "on")
+
+
+# --- tasquencer db upgrade -------------------------------------------------------------------
+
+
+def db_upgrade(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TASQUENCER), "db", "upgrade", "--url", url],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_db_upgrade_creates_the_schema_in_an_empty_database_then_does_nothing(database_url):
+    assert engine_tables(database_url) == set()
+
+    first = db_upgrade(database_url)
+    assert first.returncode == 0, first.stderr
+    assert f"schema upgraded from empty to {database.SCHEMA_HEAD}" in first.stdout
+    assert version_rows(database_url) == [database.SCHEMA_HEAD]
+    assert engine_tables(database_url) == {t.name for t in metadata.sorted_tables} | {
+        database.VERSION_TABLE
+    }
+
+    again = db_upgrade(database_url)
+    assert again.returncode == 0, again.stderr
+    assert f"schema already at revision {database.SCHEMA_HEAD}" in again.stdout
+    assert version_rows(database_url) == [database.SCHEMA_HEAD]
+
+    # an app started without migrating uses the upgraded schema as it is
+    app = tq.App(database_url, auto_migrate=False)
+    try:
+
+        @app.mutation(name="pg.schedule")
+        def schedule(ctx: Any) -> str:
+            return ctx.scheduler.run_after(3600, schedule)
+
+        job_id = app.run_mutation(schedule)
+        assert app.get_job(job_id).state == "pending"
+    finally:
+        app.close()
+
+
+def test_db_upgrade_of_an_app_s_up_to_date_database_changes_nothing(app):
+    app.run_mutation(app.mutation(lambda ctx: None, name="pg.noop"))
+    before = engine_tables(app.url)
+    result = db_upgrade(app.url)
+    assert result.returncode == 0, result.stderr
+    assert f"schema already at revision {database.SCHEMA_HEAD}" in result.stdout
+    assert version_rows(app.url) == [database.SCHEMA_HEAD]
+    assert engine_tables(app.url) == before
+
+
+# --- serialization conflicts -----------------------------------------------------------------
+
+
+class Counters:
+    """A user table with one row per name, incremented read-then-write by mutations whose first
+    attempts meet at a barrier: both read before either writes, so one of them must lose."""
+
+    def __init__(self, app: tq.App, parties: int = 2) -> None:
+        self.app = app
+        self.table = sa.Table(
+            "counters",
+            sa.MetaData(),
+            sa.Column("name", sa.String(20), primary_key=True),
+            sa.Column("value", sa.Integer, nullable=False),
+        )
+        self.table.metadata.create_all(app.engine)
+        with app.engine.begin() as connection:
+            connection.execute(self.table.insert().values(name="shared", value=0))
+        self.barrier = threading.Barrier(parties, timeout=10)
+        self.attempts: Counter[str] = Counter()  # runs of each caller's body, retries included
+        self.seen: dict[str, list[int]] = {}
+        self.lock = threading.Lock()
+        table = self.table
+
+        @app.mutation(name="pg.increment")
+        def increment(ctx: Any, who: str) -> int:
+            with self.lock:
+                self.attempts[who] += 1
+                first = self.attempts[who] == 1
+            value = ctx.db.execute(
+                sa.select(table.c.value).where(table.c.name == "shared")
+            ).scalar_one()
+            with self.lock:
+                self.seen.setdefault(who, []).append(value)
+            if first:
+                self.barrier.wait()  # both have read the row
+            ctx.db.execute(table.update().where(table.c.name == "shared").values(value=value + 1))
+            return value + 1
+
+        self.increment = increment
+
+    def value(self) -> int:
+        with self.app.engine.connect() as connection:
+            return connection.execute(
+                sa.select(self.table.c.value).where(self.table.c.name == "shared")
+            ).scalar_one()
+
+
+def test_a_mutation_that_loses_a_serialization_conflict_is_run_again(app):
+    counters = Counters(app)
+    results: dict[str, Any] = {}
+
+    def call(who: str) -> None:
+        try:
+            results[who] = app.run_mutation(counters.increment, who=who)
+        except BaseException as error:  # reported by the assertion below
+            results[who] = error
+
+    threads = [threading.Thread(target=call, args=(who,)) for who in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert all(isinstance(result, int) for result in results.values()), results
+    assert sorted(results.values()) == [1, 2]  # both calls succeeded
+    assert counters.value() == 2  # and both increments count
+    # One call lost the conflict and ran again, this time reading the winner's write: its
+    # Python side effects (here the attempt count) happened twice, as runner.py documents.
+    assert sorted(counters.attempts.values()) == [1, 2]
+    loser = max(counters.attempts, key=counters.attempts.__getitem__)
+    assert counters.seen[loser] == [0, 1]
+    assert results[loser] == 2
+
+
+def test_a_scheduled_mutation_that_loses_a_conflict_is_run_again_and_applied_once(app):
+    counters = Counters(app)
+
+    @app.mutation
+    def plan(ctx: Any) -> list[str]:
+        return [ctx.scheduler.run_after(0, counters.increment, who=who) for who in ("a", "b")]
+
+    job_ids = app.run_mutation(plan)
+    # batch=1: each worker holds one job, so the two run side by side
+    with (
+        app.start_worker(poll_interval=0.05, batch=1),
+        app.start_worker(poll_interval=0.05, batch=1),
+    ):
+        assert wait_for(
+            lambda: all(app.get_job(j).state == "success" for j in job_ids), timeout=20
+        ), [app.get_job(j) for j in job_ids]
+    assert [app.get_job(j).attempts for j in job_ids] == [1, 1]  # retried inside the call
+    assert counters.value() == 2
+    assert sorted(counters.attempts.values()) == [1, 2]
+
+
+# --- LISTEN/NOTIFY ---------------------------------------------------------------------------
+
+
+def test_a_notify_wakes_an_idle_worker_of_another_app_at_once(app):
+    """The worker belongs to a second app on the same database, so the in-process signal of
+    the app that schedules cannot wake it: only the NOTIFY sent at commit can, well before its
+    30-second poll."""
+    notes = sa.Table(
+        "notes",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("text", sa.Text, nullable=False),
+    )
+    notes.metadata.create_all(app.engine)
+
+    def add(ctx: Any, text: str) -> None:
+        ctx.db.execute(notes.insert().values(text=text))
+
+    app.mutation(add, name="pg.notes.add")
+    other = tq.App(app.url, clock=app.clock)
+    try:
+        other.mutation(add, name="pg.notes.add")
+
+        @app.mutation
+        def schedule(ctx: Any) -> str:
+            return ctx.scheduler.run_after(0, "pg.notes.add", text="woken")
+
+        with other.start_worker(poll_interval=30):
+            time.sleep(0.3)  # let it go idle on its long poll
+            started = time.monotonic()
+            job_id = app.run_mutation(schedule)
+            assert wait_for(lambda: app.get_job(job_id).state == "success", timeout=5)
+            elapsed = time.monotonic() - started
+        assert elapsed < 0.5, f"took {elapsed:.3f}s"
+        with app.engine.connect() as connection:
+            assert list(connection.scalars(sa.select(notes.c.text))) == ["woken"]
+    finally:
+        other.close()
