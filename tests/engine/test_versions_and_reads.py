@@ -106,6 +106,17 @@ def test_each_version_has_its_own_api_and_instances(app):
     assert api2.get_workflow_task_states(w2) == {"A": "completed", "B": "started"}
 
 
+def test_registered_versions_list_themselves_in_order(app):
+    doc = sequence("doc", ("A", plain_task()))
+    versions = app.register(
+        tq.versions("doc").version("v1", doc).version("v2", doc).version("v3", doc).deprecate("v1")
+    )
+    assert versions.version_names == ["v1", "v2", "v3"]
+    assert versions.active_versions == ["v2", "v3"]
+    assert versions.deprecated_versions == ["v1"]
+    assert versions.api().version.version_name == "v3"  # no version given: the latest
+
+
 def test_unknown_version_is_rejected(app):
     versions = app.register(tq.versions("doc").version("v1", sequence("doc", ("A", plain_task()))))
     with pytest.raises(tq.UnknownVersionError, match="v9"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from tasquencer.builder.activities import Activities
@@ -255,10 +254,6 @@ def _require_routers(wf: WorkflowDef) -> None:
             )
 
 
-def child_definition(task: TaskDef, name: str) -> WorkflowDef | None:
-    return task.children.get(name)
-
-
 def describe_structure(wf: WorkflowDef) -> dict[str, Any]:
     """The static graph of a workflow, for UIs (`get_workflow_structure`)."""
     net = wf.net
@@ -300,7 +295,3 @@ def _describe_task(task: TaskDef) -> dict[str, Any]:
     if task.is_composite:
         described["children"] = [describe_structure(c) for c in task.children.values()]
     return described
-
-
-def task_definitions(wf: WorkflowDef) -> Mapping[str, TaskDef]:
-    return wf.tasks
