@@ -30,7 +30,7 @@ from tasquencer.engine.contexts import (
     WorkflowInfo,
     WorkItemContext,
 )
-from tasquencer.engine.policies import PolicyResult
+from tasquencer.engine.policies import PolicyResult, default_composite_policy, default_task_policy
 from tasquencer.engine.routing import Route
 from tasquencer.errors import (
     ConditionNotFoundError,
@@ -155,5 +155,7 @@ __all__ = [
     "WorkflowRecord",
     "WorkflowSnapshot",
     "WorkflowVersions",
+    "default_composite_policy",
+    "default_task_policy",
     "versions",
 ]

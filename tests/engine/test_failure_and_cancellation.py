@@ -261,6 +261,27 @@ def test_a_continue_policy_keeps_the_task_running_after_a_failure(app):
     assert snap.conditions["end"] == 1
 
 
+def test_a_custom_policy_can_defer_to_the_default_one(app):
+    """`tq.default_task_policy` is the default, callable from a custom policy."""
+
+    def forgiving(ctx: Any) -> str:
+        if ctx.transition.next_state == "failed":
+            return "continue"
+        return tq.default_task_policy(ctx)
+
+    api = register(app, one_task_workflow(task_with_items(2).with_policy(forgiving)))
+    wid = api.internal_initialize_root_workflow()
+    first, second = (w.id for w in api.list_work_items(wid))
+    api.internal_start_work_item(first)
+    api.internal_start_work_item(second)
+
+    api.internal_fail_work_item(first)
+    assert api.get_workflow_task_states(wid) == {"A": "started"}
+
+    api.internal_complete_work_item(second)
+    assert api.get_workflow_state(wid) == "completed"
+
+
 def test_a_policy_failing_right_after_the_task_starts_fails_the_workflow_too(app):
     """§17.4: 'fail' for the evaluation right after the start fails the workflow as well."""
     calls: list[tuple[str, str]] = []

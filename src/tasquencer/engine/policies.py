@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from tasquencer.engine.contexts import PolicyContext
+from tasquencer.engine.contexts import PolicyContext, TaskStats
 from tasquencer.errors import InvalidPolicyResultError
 
 
@@ -20,23 +21,25 @@ _RESULTS = {r.value: r for r in PolicyResult}
 
 def default_task_policy(ctx: PolicyContext) -> PolicyResult:
     """Complete when every work item is finalized; fail as soon as one fails."""
-    return _default(ctx, require_children=False)
+    return decide_by_default(ctx.transition.next_state, ctx.task.get_stats, composite=False)
 
 
 def default_composite_policy(ctx: PolicyContext) -> PolicyResult:
     """As the task policy, but a composite task with no child workflow yet never completes."""
-    return _default(ctx, require_children=True)
+    return decide_by_default(ctx.transition.next_state, ctx.task.get_stats, composite=True)
 
 
-def _default(ctx: PolicyContext, *, require_children: bool) -> PolicyResult:
-    state = ctx.transition.next_state
-    if state == "failed":
+def decide_by_default(
+    next_state: str, stats: Callable[[], TaskStats], *, composite: bool
+) -> PolicyResult:
+    """The default policies' decision, given the child's new state and the generation's counts."""
+    if next_state == "failed":
         return PolicyResult.FAIL
-    if state not in ("completed", "canceled"):
+    if next_state not in ("completed", "canceled"):
         return PolicyResult.CONTINUE
-    stats = ctx.task.get_stats()
-    finalized = stats.completed + stats.failed + stats.canceled == stats.total
-    if finalized and (stats.total > 0 or not require_children):
+    counts = stats()
+    finalized = counts.completed + counts.failed + counts.canceled == counts.total
+    if finalized and (counts.total > 0 or not composite):
         return PolicyResult.COMPLETE
     return PolicyResult.CONTINUE
 

@@ -28,12 +28,7 @@ from tasquencer.engine.contexts import (
 )
 from tasquencer.engine.definitions import TaskDef, WorkflowDef
 from tasquencer.engine.execution import Execution
-from tasquencer.engine.policies import (
-    PolicyResult,
-    checked_result,
-    default_composite_policy,
-    default_task_policy,
-)
+from tasquencer.engine.policies import PolicyResult, checked_result, decide_by_default
 from tasquencer.engine.routing import RouteBuilder, routed_conditions
 from tasquencer.engine.transitions import (
     FINAL_STATES,
@@ -280,18 +275,19 @@ def evaluate_policy(
     transition: Transition,
     internal: bool,
 ) -> None:
-    policy = tdef.policy or (
-        default_task_policy if tdef.kind == "task" else default_composite_policy
-    )
-    ctx = PolicyContext(
-        ex,
-        internal,
-        _parent(wf),
-        _handle(ex, wf, task, tdef),
-        transition,
-        **_child_views(ex, wf, task, tdef),
-    )
-    result = checked_result(task.name, policy(ctx))
+    if tdef.policy is None:  # the default policy needs no context
+        stats = _handle(ex, wf, task, tdef).get_stats
+        result = decide_by_default(transition.next_state, stats, composite=tdef.kind != "task")
+    else:
+        ctx = PolicyContext(
+            ex,
+            internal,
+            _parent(wf),
+            _handle(ex, wf, task, tdef),
+            transition,
+            **_child_views(ex, wf, task, tdef),
+        )
+        result = checked_result(task.name, tdef.policy(ctx))
     if result is PolicyResult.COMPLETE:
         complete(ex, wf, task, internal)
     elif result is PolicyResult.FAIL:
