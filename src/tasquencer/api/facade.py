@@ -11,8 +11,6 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from tasquencer.api import reads
 from tasquencer.api.records import (
     ChildWorkflow,
@@ -32,7 +30,7 @@ from tasquencer.errors import (
 )
 from tasquencer.runtime.functions import transaction_of
 from tasquencer.runtime.registry import FunctionDef, FunctionKind
-from tasquencer.store import tables
+from tasquencer.runtime.transaction import TreeHint
 from tasquencer.store.rows import TaskRow, WorkflowRow, WorkItemRow
 
 if TYPE_CHECKING:
@@ -52,7 +50,7 @@ class ApiFunction:
         kind: FunctionKind,
         impl: Impl,
         internal: bool,
-        roots: Callable[[dict[str, Any]], Any] | None = None,
+        trees: Callable[[dict[str, Any]], list[TreeHint]] | None = None,
     ):
         self._app = app
         self._kind = kind
@@ -61,7 +59,7 @@ class ApiFunction:
         self.__doc__ = impl.__doc__
         self.__signature__ = _signature_without_first(impl)
         self._positional = tuple(self.__signature__.parameters)
-        definition = FunctionDef(name, kind, self._run_registered, internal=internal, roots=roots)
+        definition = FunctionDef(name, kind, self._run_registered, internal=internal, trees=trees)
         app.registry.add(self, definition)
 
     def __call__(self, *args: Any, ctx: Any = None, **kwargs: Any) -> Any:
@@ -174,36 +172,26 @@ _QUERIES = (
 )
 
 
-def _tree_of_work_item(kwargs: dict[str, Any]) -> Any:
-    return _root_query(tables.work_items, kwargs.get("work_item_id"))
+def _tree_of_work_item(kwargs: dict[str, Any]) -> list[TreeHint]:
+    work_item_id = kwargs.get("work_item_id")
+    return [("work_item", work_item_id)] if isinstance(work_item_id, str) else []
 
 
-def _tree_of_workflow(kwargs: dict[str, Any]) -> Any:
-    return _root_query(tables.workflows, kwargs.get("workflow_id"))
+def _tree_of_workflow(kwargs: dict[str, Any]) -> list[TreeHint]:
+    workflow_id = kwargs.get("workflow_id")
+    return [("workflow", workflow_id)] if isinstance(workflow_id, str) else []
 
 
-def _tree_of_target(kwargs: dict[str, Any]) -> Any:
+def _tree_of_target(kwargs: dict[str, Any]) -> list[TreeHint]:
     target = kwargs.get("target")
     parent = target.get("parent_workflow_id") if isinstance(target, dict) else None
     if isinstance(target, Target):
         parent = target.parent_workflow_id
-    return _root_query(tables.workflows, parent)
-
-
-def _root_query(table: sa.Table, element_id: Any) -> Any:
-    """The tree an API call works on, looked up before its transaction (ids never move)."""
-
-    def roots(connection: sa.Connection) -> list[str]:
-        if not isinstance(element_id, str):
-            return []
-        query = sa.select(table.c.root_workflow_id).where(table.c.id == element_id)
-        return list(connection.execute(query).scalars())
-
-    return roots
+    return [("workflow", parent)] if isinstance(parent, str) else []
 
 
 # How each API method finds the workflow tree it works on (see runtime.runner).
-_TREE_OF: dict[str, Callable[[dict[str, Any]], Any]] = {
+_TREE_OF: dict[str, Callable[[dict[str, Any]], list[TreeHint]]] = {
     "cancel_root_workflow": _tree_of_workflow,
     "cancel_workflow": _tree_of_workflow,
     "initialize_workflow": _tree_of_target,

@@ -178,8 +178,8 @@ class App:
         the start, so mutations must be deterministic.
         """
         definition = self._resolve(function, "mutation")
-        roots = definition.roots(kwargs) if definition.roots else None
-        return self.runner.run(lambda tx: definition.fn(MutationContext(tx), **kwargs), roots=roots)
+        trees = definition.trees(kwargs) if definition.trees else ()
+        return self.runner.run(lambda tx: definition.fn(MutationContext(tx), **kwargs), trees=trees)
 
     def run_query(self, function: object, /, **kwargs: Any) -> Any:
         definition = self._resolve(function, "query")

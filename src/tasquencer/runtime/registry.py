@@ -37,8 +37,8 @@ class FunctionDef:
     fn: Callable[..., Any]
     internal: bool = False
     retry: Retry | None = None
-    # Given the call's arguments, how to find the workflow trees it works on (API methods).
-    roots: Callable[[dict[str, Any]], Any] | None = None
+    # Given the call's arguments, the workflow trees it works on (API methods; runtime.runner).
+    trees: Callable[[dict[str, Any]], Any] | None = None
 
     @property
     def is_async(self) -> bool:

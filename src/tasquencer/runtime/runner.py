@@ -11,13 +11,15 @@ deterministic: no I/O, no reading the system clock (use `ctx.now()`), nothing ke
 database between attempts. Jobs it schedules are rows of the same transaction, so a retried
 call never schedules twice.
 
-So that calls on one workflow tree rarely conflict, they queue on the tree's root: before its
-transaction begins, a call takes a session-level advisory lock keyed by the root workflow id of
-every tree it is known to touch (the target of an API call; on a retry, every tree the failed
-attempt touched), in a fixed order. The lock is taken before `BEGIN` on purpose: the
-transaction's snapshot then includes everything the previous holder committed, whereas a row
-lock taken inside a `SERIALIZABLE` transaction would leave the waiter with a stale snapshot and
-doom it to a retry.
+So that calls on one workflow tree rarely conflict, they take turns on an advisory lock keyed
+by the tree's root workflow id. A call first tries the lock of each tree as it comes to it (the
+tree of an API call's target right after `BEGIN`), without waiting. If another call holds it,
+this attempt stops at once and the call runs again queued for that tree: it waits for a
+session-level lock taken *before* `BEGIN`, so its snapshot includes everything the previous
+holder committed. (A lock waited for inside a `SERIALIZABLE` transaction would leave the
+waiter with a stale snapshot and doom it to a conflict.) A call retried after a conflict also
+queues for every tree the failed attempt touched. Queued locks are taken in a fixed order, and
+tries never wait, so the locks cannot deadlock.
 """
 
 from __future__ import annotations
@@ -32,13 +34,13 @@ from typing import TYPE_CHECKING, TypeVar
 import sqlalchemy as sa
 
 from tasquencer.errors import TransactionAbortedError
-from tasquencer.runtime.transaction import Transaction
+from tasquencer.runtime.transaction import Transaction, TreeBusyError, TreeHint
+from tasquencer.store import locks
 
 if TYPE_CHECKING:
     from tasquencer.runtime.app import App
 
 T = TypeVar("T")
-RootsHint = Callable[[sa.Connection], Iterable[str]]
 
 MAX_ATTEMPTS = 12
 _CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
@@ -48,6 +50,8 @@ def is_conflict(error: BaseException) -> bool:
     """Whether an error means "lost a race with another call; run it again"."""
     seen: BaseException | None = error
     while seen is not None:
+        if isinstance(seen, TreeBusyError):
+            return True
         if getattr(seen, "sqlstate", None) in _CONFLICT_STATES:
             return True
         if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
@@ -66,21 +70,28 @@ class Runner:
         body: Callable[[Transaction], T],
         *,
         read_only: bool = False,
-        roots: RootsHint | None = None,
+        trees: Iterable[TreeHint] = (),
     ) -> T:
-        """Run `body` in a transaction, again from the start if it loses a conflict."""
-        touched: set[str] = set()
+        """Run `body` in a transaction, again from the start if it loses a conflict.
+
+        `trees`: what the call is known to work on (API targets), locked right after `BEGIN`.
+        """
+        queued: set[str] = set()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             current: list[Transaction] = []
             try:
-                with self.transaction(read_only=read_only, roots=roots, also=touched) as tx:
+                with self.transaction(read_only=read_only, trees=trees, queue_on=queued) as tx:
                     current.append(tx)
                     return body(tx)
+            except TreeBusyError as busy:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                queued |= busy.roots  # next attempt waits its turn; no need to back off
             except Exception as error:
                 if not is_conflict(error) or attempt == MAX_ATTEMPTS:
                     raise
                 if current:
-                    touched |= current[0].uow.roots
+                    queued |= current[0].uow.roots
                 time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
         raise AssertionError("unreachable")
 
@@ -90,17 +101,18 @@ class Runner:
         *,
         read_only: bool = False,
         isolation: str | None = None,
-        roots: RootsHint | None = None,
-        also: Iterable[str] = (),
+        trees: Iterable[TreeHint] = (),
+        queue_on: Iterable[str] = (),
     ) -> Iterator[Transaction]:
         """One attempt: committed if the block returns, rolled back if it raises."""
         app = self.app
+        locking = self.postgres and not read_only and isolation is None
         with app.engine.connect() as connection:
-            locks: list[str] = []
+            queued: list[str] = []
             try:
                 if self.postgres:
-                    if not read_only:
-                        self._lock_trees(connection, roots, also, locks)
+                    if locking:
+                        self._queue(connection, sorted(set(queue_on)), queued)
                     connection.execution_options(
                         isolation_level=isolation
                         or ("REPEATABLE READ" if read_only else "SERIALIZABLE"),
@@ -109,8 +121,11 @@ class Runner:
                 else:
                     connection.info["tasquencer_read_only"] = read_only
                 with connection.begin() as outer:
-                    tx = Transaction(app, connection, read_only=read_only)
+                    tx = Transaction(app, connection, read_only=read_only, locks_trees=locking)
                     try:
+                        tx.hold_trees(queued)
+                        if locking:
+                            tx.lock_trees_of(trees)
                         yield tx
                         if not outer.is_active:
                             raise TransactionAbortedError()
@@ -122,34 +137,21 @@ class Runner:
                         tx.close()
             finally:
                 connection.info.pop("tasquencer_read_only", None)
-                if locks:
-                    self._unlock_trees(connection, locks)
+                if queued:
+                    self._unqueue(connection, queued)
         if tx.scheduled_jobs:
             app._job_signal.set()
 
-    def _lock_trees(
-        self,
-        connection: sa.Connection,
-        roots: RootsHint | None,
-        also: Iterable[str],
-        locks: list[str],
-    ) -> None:
-        """Take the tree locks in a fixed order (no deadlock), noting each in `locks`."""
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        wanted = set(also)
-        if roots is not None:
-            wanted.update(roots(connection))
-        for root in sorted(wanted):
-            connection.exec_driver_sql(
-                "SELECT pg_advisory_lock(hashtextextended(%(root)s, 0))", {"root": root}
-            )
-            locks.append(root)
-        connection.commit()  # ends SQLAlchemy's autobegun (autocommit) transaction
-
-    def _unlock_trees(self, connection: sa.Connection, roots: list[str]) -> None:
+    def _queue(self, connection: sa.Connection, roots: list[str], queued: list[str]) -> None:
+        """Wait for each tree's session lock in turn, noting each in `queued` once held."""
         connection.execution_options(isolation_level="AUTOCOMMIT")
         for root in roots:
-            connection.exec_driver_sql(
-                "SELECT pg_advisory_unlock(hashtextextended(%(root)s, 0))", {"root": root}
-            )
+            connection.exec_driver_sql(locks.LOCK_TREE.sql(self.app.dialect), {"root": root})
+            queued.append(root)
+        connection.commit()  # ends SQLAlchemy's autobegun (autocommit) transaction
+
+    def _unqueue(self, connection: sa.Connection, roots: list[str]) -> None:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        for root in roots:
+            connection.exec_driver_sql(locks.UNLOCK_TREE.sql(self.app.dialect), {"root": root})
         connection.commit()

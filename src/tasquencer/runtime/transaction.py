@@ -7,14 +7,16 @@ other's changes and foreign keys from the user's tables to the engine's hold.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import event, orm
 
 from tasquencer.engine.execution import Execution
 from tasquencer.runtime.scheduler import Scheduler
+from tasquencer.store import locks
 from tasquencer.store.sql import Db
 from tasquencer.store.unit_of_work import UnitOfWork
 
@@ -42,15 +44,36 @@ def _flush_engine_before_user_query(state: orm.ORMExecuteState) -> None:
     state.session.info["tasquencer_uow"].flush()
 
 
+# What an API call is known to work on: ("work_item" | "workflow", id).
+TreeHint = tuple[Literal["work_item", "workflow"], str]
+
+
+class TreeBusyError(Exception):
+    """Another call holds a workflow tree this one needs: run again, queued for it."""
+
+    def __init__(self, roots: set[str]) -> None:
+        super().__init__(f"workflow trees in use by another call: {sorted(roots)}")
+        self.roots = roots
+
+
 class Transaction:
     """The services one transaction offers the engine and user code (see `Services`)."""
 
-    def __init__(self, app: App, connection: sa.Connection, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        app: App,
+        connection: sa.Connection,
+        *,
+        read_only: bool = False,
+        locks_trees: bool = False,
+    ) -> None:
         self.app = app
         self.connection = connection
         self.read_only = read_only
         self.db = Db(connection, app.dialect)
-        self.uow = UnitOfWork(self.db)
+        self.uow = UnitOfWork(self.db, on_tree=self.lock_tree if locks_trees else None)
+        self._locks_trees = locks_trees
+        self._held_trees: set[str] = set()
         self._now = app.clock.now()
         self._session: EngineSession | None = None
         self._scheduler: Scheduler | None = None
@@ -93,6 +116,42 @@ class Transaction:
 
     def new_id(self) -> str:
         return self.app.ids.new_id()
+
+    def nested(self) -> Transaction:
+        """A fresh engine state on this connection (for a savepoint), sharing the tree locks."""
+        inner = Transaction(self.app, self.connection, locks_trees=self._locks_trees)
+        inner._held_trees = self._held_trees
+        return inner
+
+    # --- workflow tree locks (PostgreSQL; see runtime.runner) --------------------------------
+
+    def hold_trees(self, roots: list[str]) -> None:
+        """Note trees whose session lock this call already holds."""
+        self._held_trees.update(roots)
+
+    def lock_tree(self, root: str) -> None:
+        """Take the tree's lock for this transaction, or raise `TreeBusyError` at once."""
+        if root in self._held_trees:
+            return
+        (locked,) = self.db.one(locks.TRY_LOCK_TREE, {"root": root}) or (False,)
+        if not locked:
+            raise TreeBusyError({root})
+        self._held_trees.add(root)
+
+    def lock_trees_of(self, hints: Iterable[TreeHint]) -> None:
+        for kind, element_id in hints:
+            statement = (
+                locks.TRY_LOCK_TREE_OF_WORK_ITEM
+                if kind == "work_item"
+                else locks.TRY_LOCK_TREE_OF_WORKFLOW
+            )
+            found = self.db.one(statement, {"id": element_id})
+            if found is None:
+                continue  # an unknown id: the call itself reports it
+            root, locked = found
+            if not locked and root not in self._held_trees:
+                raise TreeBusyError({root})
+            self._held_trees.add(root)
 
     def flush(self) -> None:
         """Write everything pending: engine rows, then the user's objects."""

@@ -220,15 +220,9 @@ class Worker:
                 self._settle(job, None, str(error))
         if not runnable:
             return
-        hints = [d.roots(job.args) for job, d in runnable if d.roots is not None]
-
-        def roots(connection: Any) -> list[str]:
-            return [root for hint in hints for root in hint(connection)]
-
+        trees = [tree for job, d in runnable if d.trees is not None for tree in d.trees(job.args)]
         try:
-            applied = self.app.runner.run(
-                lambda tx: self._apply(tx, runnable), roots=roots if hints else None
-            )
+            applied = self.app.runner.run(lambda tx: self._apply(tx, runnable), trees=trees)
         except Exception as error:  # only a conflict that outlasted the retries gets here
             log.warning("%d mutation jobs put back after conflicts: %s", len(runnable), error)
             for job, _ in runnable:
@@ -245,7 +239,7 @@ class Worker:
             if tx.db.one(st.SELECT_JOB_STATE, {"id": job.id}) != ("in_progress", self.worker_id):
                 continue  # canceled while held, or recovered by another worker
             savepoint = tx.connection.begin_nested()
-            inner = Transaction(tx.app, tx.connection)
+            inner = tx.nested()
             try:
                 record = {"id": job.id, "owner": self.worker_id, "now": d.time_in(now)}
                 if not inner.db.run(st.RECORD_JOB_RUN, record):

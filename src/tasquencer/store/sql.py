@@ -169,7 +169,9 @@ class Db:
     def run_many(self, statement: Statement, params: Sequence[Params] | Iterable[Params]) -> None:
         sql, defaults = statement.compiled(self.dialect)
         rows = [{**defaults, **row} for row in params] if defaults else list(params)
-        if rows:
+        if len(rows) == 1:  # one round trip, where a batch costs a pipeline on PostgreSQL
+            self.cursor.execute(sql, rows[0])
+        elif rows:
             self.cursor.executemany(sql, rows)
 
     def _execute(self, statement: Statement, params: Params) -> Any:

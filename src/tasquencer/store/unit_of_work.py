@@ -9,7 +9,7 @@ transaction (user queries through `ctx.db`, API reads, the end of the call).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from tasquencer.store import statements as st
@@ -21,8 +21,10 @@ Counters = list[int]
 
 
 class UnitOfWork:
-    def __init__(self, db: Db) -> None:
+    def __init__(self, db: Db, on_tree: Callable[[str], None] | None = None) -> None:
         self.db = db
+        # Called with the root id of each existing workflow tree the call first reads.
+        self._on_tree = on_tree
         self._workflows: dict[str, WorkflowRow] = {}
         self._tasks: dict[str, dict[str, TaskRow]] = {}
         self._markings: dict[str, dict[str, int]] = {}
@@ -53,7 +55,7 @@ class UnitOfWork:
             if found is None:
                 return None
             row = self._workflow_from(found)
-            self.roots.add(row.root_workflow_id)
+            self._saw_tree(row.root_workflow_id)
         return row
 
     def add_instance(
@@ -125,8 +127,14 @@ class UnitOfWork:
                 return None
             row = self._work_item_from(found)
             self._workflow_from(found[len(st.WORK_ITEM_COLUMNS) :])
-            self.roots.add(row.root_workflow_id)
+            self._saw_tree(row.root_workflow_id)
         return row
+
+    def _saw_tree(self, root: str) -> None:
+        if root not in self.roots:
+            if self._on_tree is not None:
+                self._on_tree(root)
+            self.roots.add(root)
 
     def add_work_item(self, row: WorkItemRow) -> None:
         self._work_items[row.id] = row
