@@ -117,7 +117,7 @@ def inspect(
     marked = {c: m for c, m in snapshot.conditions.items() if m}
     console.print(f"marked conditions: {marked or 'none'}")
     if snapshot.work_items:
-        items = Table("work item", "name", "task", "generation", "state")
+        items = _table("work item", "name", "task", "generation", "state")
         for item in snapshot.work_items:
             items.add_row(item.id, item.name, item.task_name, str(item.generation), item.state)
         console.print(items)
@@ -171,7 +171,7 @@ def jobs(
 ) -> None:
     """List jobs, most recent first."""
     loaded = _load_app(app)
-    table = Table("id", "function", "state", "run at", "attempts", "error")
+    table = _table("id", "function", "state", "run at", "attempts", "error")
     for job in loaded.list_jobs(state=state, function=function, limit=limit):
         table.add_row(
             job.id,
@@ -182,6 +182,44 @@ def jobs(
             (job.error or "")[:60],
         )
     console.print(table)
+
+
+@cli.command("prune-jobs")
+def prune_jobs(
+    app: AppOption,
+    older_than: Annotated[
+        str, typer.Option(help="Age of the finished jobs to delete: seconds, or 30m, 12h, 7d.")
+    ] = "7d",
+) -> None:
+    """Delete jobs that finished (success, failed, canceled) at least --older-than ago."""
+    age = _duration(older_than)
+    loaded = _load_app(app)
+    console.print(f"pruned {loaded.prune_jobs(older_than=age)} finished jobs")
+    loaded.close()
+
+
+def _table(id_header: str, *headers: str) -> Table:
+    table = Table()
+    table.add_column(id_header, no_wrap=True)  # ids get copied into other commands: keep whole
+    for header in headers:
+        table.add_column(header)
+    return table
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> float:
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected seconds or a number with s/m/h/d, got {text!r}"
+        ) from None
+    if seconds < 0:
+        raise typer.BadParameter(f"a duration cannot be negative, got {text!r}")
+    return seconds
 
 
 def _load_app(spec: str) -> Any:

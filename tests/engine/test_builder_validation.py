@@ -168,6 +168,22 @@ def test_split_without_router_is_rejected(app, split):
     assert split.upper() in str(error) or split in str(error)
 
 
+@pytest.mark.parametrize("split", ["xor", "or"])
+def test_split_with_a_router_but_no_outgoing_flow_is_rejected(app, split):
+    wf = (
+        Builder.workflow("wf")
+        .start_condition("start")
+        .end_condition("end")
+        .task("A", item_task())
+        .task("B", item_task().with_split_type(split))
+        .connect_condition("start", lambda to: to.task("A").task("B"))
+        .connect_task("A", lambda to: to.condition("end"))
+        .connect_task("B", lambda to: to.route(route_to_end))
+    )
+    error = assert_rejected(app, wf, tq.InvalidFlowError, "B")
+    assert "no outgoing flow" in str(error)
+
+
 # --- reachability ----------------------------------------------------------------------------
 
 

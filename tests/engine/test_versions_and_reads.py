@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import typing
 from typing import Any
 
 import pytest
@@ -508,3 +509,20 @@ def test_a_registered_mutation_commits_its_api_calls_together(app):
         ("A", "completed"),
         ("B", "started"),
     ]
+
+
+def test_api_methods_declare_what_they_return_to_type_checkers():
+    hints = typing.get_type_hints(tq.WorkflowApi)
+    expected = {
+        "initialize_root_workflow": str,
+        "internal_initialize_work_item": str,
+        "complete_work_item": type(None),
+        "get_workflow_state": str,
+        "get_workflow_snapshot": tq.WorkflowSnapshot,
+        "list_work_items": list[tq.WorkItem],
+        "list_child_workflows": list[tq.ChildWorkflow],
+    }
+    for method, returns in expected.items():
+        assert hints[method] == tq.ApiFunction[returns], method
+    methods = [name for name, hint in hints.items() if typing.get_origin(hint) is tq.ApiFunction]
+    assert len(methods) == 28

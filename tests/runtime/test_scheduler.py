@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pydantic
 import pytest
+import sqlalchemy as sa
 
 import tasquencer as tq
+from tasquencer.store.tables import job_runs, scheduled
 
 HOUR = 3600
 HELPER_IDS = itertools.count()  # unique names for helper mutations
@@ -491,3 +493,71 @@ def test_list_jobs_filters_by_state_and_function_most_recent_first(app, ran):
     assert [j.id for j in app.list_jobs(function="jobs.noop", state="success")] == [a]
     assert app.list_jobs(function="jobs.unknown") == []
     assert [j.id for j in app.list_jobs(limit=2)] == [d, c]
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def _rows(app, table):
+    with app.engine.connect() as connection:
+        return set(connection.scalars(sa.select(table.c[0])))
+
+
+def test_prune_jobs_deletes_finished_jobs_older_than_the_cutoff_with_their_run_records(app, ran):
+    @app.mutation(name="jobs.boom")
+    def boom(ctx):
+        raise RuntimeError("boom")
+
+    old_success = schedule(app, 0, x=1)
+    old_failed = schedule(app, 0, boom)
+    old_canceled = schedule(app, 0, x=2)
+    schedule_cancel = app.mutation(name="jobs.cancel")(
+        lambda ctx, job_id: ctx.scheduler.cancel(job_id)
+    )
+    app.run_mutation(schedule_cancel, job_id=old_canceled)
+    assert app.run_due_jobs() == 2
+    app.clock.advance(2 * HOUR)
+    recent_success = schedule(app, 0, x=3)
+    assert app.run_due_jobs() == 1
+    pending = schedule(app, HOUR, x=4)
+    assert _rows(app, job_runs) == {old_success, recent_success}
+
+    assert app.prune_jobs(older_than=HOUR) == 3
+
+    for job_id in (old_success, old_failed, old_canceled):
+        assert app.get_job(job_id) is None
+    assert app.get_job(recent_success).state == "success"
+    assert app.get_job(pending).state == "pending"
+    assert _rows(app, job_runs) == {recent_success}
+    assert app.prune_jobs(older_than=timedelta(hours=1)) == 0
+    app.clock.advance(2 * HOUR)
+    assert app.run_due_jobs() == 1
+    assert app.prune_jobs(older_than=0) == 2
+    assert app.list_jobs() == []
+    assert _rows(app, job_runs) == set()
+
+
+def test_prune_jobs_drops_the_registrations_of_pruned_jobs_only(app, ran):
+    @app.mutation(name="jobs.register_two")
+    def register_two(ctx):
+        done = ctx.scheduler.run_after(0, app.noop, x=1)
+        later = ctx.scheduler.run_after(HOUR, app.noop, x=2)
+        ctx.scheduler.register("element:1", done)
+        ctx.scheduler.register("element:1", later)
+        return done, later
+
+    done, later = app.run_mutation(register_two)
+    assert app.run_due_jobs() == 1
+    assert app.prune_jobs(older_than=0) == 1
+    assert app.get_job(done) is None
+    assert _rows(app, scheduled) == {"element:1"}
+    with app.engine.connect() as connection:
+        assert list(connection.scalars(sa.select(scheduled.c.job_id))) == [later]
+
+
+def test_prune_jobs_refuses_a_negative_age_and_deletes_nothing(app, ran):
+    job_id = schedule(app, 0, x=1)
+    assert app.run_due_jobs() == 1
+    with pytest.raises(ValueError, match="older_than >= 0"):
+        app.prune_jobs(older_than=-1)
+    assert app.get_job(job_id).state == "success"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tasquencer.api import reads
 from tasquencer.api.records import (
@@ -38,10 +38,15 @@ if TYPE_CHECKING:
     from tasquencer.runtime.transaction import Transaction
 
 Impl = Callable[..., Any]
+R = TypeVar("R")
 
 
-class ApiFunction:
-    """One API method of one version, registered with the app under a stable name."""
+class ApiFunction(Generic[R]):
+    """One API method of one version, registered with the app under a stable name.
+
+    `R` is what a call returns, so type checkers see `api.list_work_items(...)` as a list of
+    `WorkItem` records.
+    """
 
     def __init__(
         self,
@@ -62,7 +67,7 @@ class ApiFunction:
         definition = FunctionDef(name, kind, self._run_registered, internal=internal, trees=trees)
         app.registry.add(self, definition)
 
-    def __call__(self, *args: Any, ctx: Any = None, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, ctx: Any = None, **kwargs: Any) -> R:
         if args:
             if len(args) > len(self._positional):
                 raise TypeError(
@@ -74,17 +79,17 @@ class ApiFunction:
                 kwargs[name] = value
         if ctx is None:
             if self._kind == "mutation":
-                return self._app.run_mutation(self, **kwargs)
-            return self._app.run_query(self, **kwargs)
+                return self._app.run_mutation(self, **kwargs)  # type: ignore[no-any-return]
+            return self._app.run_query(self, **kwargs)  # type: ignore[no-any-return]
         return self._run(transaction_of(ctx, writable=self._kind == "mutation"), kwargs)
 
     def _run_registered(self, ctx: Any, **kwargs: Any) -> Any:
         return self._run(transaction_of(ctx, writable=self._kind == "mutation"), kwargs)
 
-    def _run(self, tx: Transaction, kwargs: dict[str, Any]) -> Any:
+    def _run(self, tx: Transaction, kwargs: dict[str, Any]) -> R:
         if self._kind == "query":
             tx.uow.flush()
-        return self._impl(tx, **kwargs)
+        return self._impl(tx, **kwargs)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"<tasquencer API method {self.__name__}>"
@@ -97,34 +102,34 @@ def _signature_without_first(fn: Impl) -> inspect.Signature:
 class WorkflowApi:
     """`versions.api("v1")`: drive and read instances of one workflow version."""
 
-    initialize_root_workflow: ApiFunction
-    internal_initialize_root_workflow: ApiFunction
-    cancel_root_workflow: ApiFunction
-    internal_cancel_root_workflow: ApiFunction
-    initialize_workflow: ApiFunction
-    internal_initialize_workflow: ApiFunction
-    cancel_workflow: ApiFunction
-    internal_cancel_workflow: ApiFunction
-    initialize_work_item: ApiFunction
-    internal_initialize_work_item: ApiFunction
-    start_work_item: ApiFunction
-    internal_start_work_item: ApiFunction
-    complete_work_item: ApiFunction
-    internal_complete_work_item: ApiFunction
-    fail_work_item: ApiFunction
-    internal_fail_work_item: ApiFunction
-    cancel_work_item: ApiFunction
-    internal_cancel_work_item: ApiFunction
-    reset_work_item: ApiFunction
-    internal_reset_work_item: ApiFunction
-    get_workflow_state: ApiFunction
-    get_work_item_state: ApiFunction
-    get_workflow_task_states: ApiFunction
-    get_workflow_snapshot: ApiFunction
-    list_work_items: ApiFunction
-    list_child_workflows: ApiFunction
-    list_workflows: ApiFunction
-    get_workflow_structure: ApiFunction
+    initialize_root_workflow: ApiFunction[str]
+    internal_initialize_root_workflow: ApiFunction[str]
+    cancel_root_workflow: ApiFunction[None]
+    internal_cancel_root_workflow: ApiFunction[None]
+    initialize_workflow: ApiFunction[str]
+    internal_initialize_workflow: ApiFunction[str]
+    cancel_workflow: ApiFunction[None]
+    internal_cancel_workflow: ApiFunction[None]
+    initialize_work_item: ApiFunction[str]
+    internal_initialize_work_item: ApiFunction[str]
+    start_work_item: ApiFunction[None]
+    internal_start_work_item: ApiFunction[None]
+    complete_work_item: ApiFunction[None]
+    internal_complete_work_item: ApiFunction[None]
+    fail_work_item: ApiFunction[None]
+    internal_fail_work_item: ApiFunction[None]
+    cancel_work_item: ApiFunction[None]
+    internal_cancel_work_item: ApiFunction[None]
+    reset_work_item: ApiFunction[None]
+    internal_reset_work_item: ApiFunction[None]
+    get_workflow_state: ApiFunction[str]
+    get_work_item_state: ApiFunction[str]
+    get_workflow_task_states: ApiFunction[dict[str, str]]
+    get_workflow_snapshot: ApiFunction[WorkflowSnapshot]
+    list_work_items: ApiFunction[list[WorkItem]]
+    list_child_workflows: ApiFunction[list[ChildWorkflow]]
+    list_workflows: ApiFunction[list[WorkflowRecord]]
+    get_workflow_structure: ApiFunction[dict[str, Any]]
 
     def __init__(self, app: App, version: CompiledVersion) -> None:
         self.app = app
@@ -135,14 +140,15 @@ class WorkflowApi:
             for internal in (False, True):
                 method = f"internal_{name}" if internal else name
                 impl = _bind_internal(getattr(commands, name), internal)
-                function = ApiFunction(
+                function: ApiFunction[Any] = ApiFunction(
                     app, f"{prefix}:{method}", "mutation", impl, internal, _TREE_OF.get(name)
                 )
                 setattr(self, method, function)
         queries = _Queries(version)
         for name in _QUERIES:
             impl = getattr(queries, name)
-            setattr(self, name, ApiFunction(app, f"{prefix}:{name}", "query", impl, False))
+            query: ApiFunction[Any] = ApiFunction(app, f"{prefix}:{name}", "query", impl, False)
+            setattr(self, name, query)
 
     def __repr__(self) -> str:
         return f"<WorkflowApi {self.version.workflow_name} {self.version.version_name}>"

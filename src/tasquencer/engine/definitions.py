@@ -172,7 +172,7 @@ def _compile_workflow(
                     conditions.append(implicit)
                 arcs.append((flow.source, implicit))
                 arcs.append((implicit, target))
-    _require_routers(wf)
+    _require_routers(wf, {source for source, _ in arcs})
 
     wf.net = Net.build(
         wf.name,
@@ -245,12 +245,20 @@ def _attach_router(wf: WorkflowDef, task_name: str, router: Any) -> None:
     task.router = router
 
 
-def _require_routers(wf: WorkflowDef) -> None:
+def _require_routers(wf: WorkflowDef, sources: set[str]) -> None:
     for task in wf.tasks.values():
-        if task.split != "and" and task.router is None:
+        if task.split == "and":
+            continue
+        if task.router is None:
             raise TaskMissingRouterError(
                 f"workflow {wf.name!r}: task {task.name!r} has an {task.split.upper()} split "
                 "but no router; end its connect_task flow with .route(router)"
+            )
+        if task.name not in sources:
+            # A router of a task without outgoing flows could never return a valid route.
+            raise InvalidFlowError(
+                f"workflow {wf.name!r}: task {task.name!r} has an {task.split.upper()} split "
+                "but no outgoing flow to route to; name its targets in connect_task"
             )
 
 

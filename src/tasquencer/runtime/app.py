@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from tasquencer.errors import UnknownVersionError
@@ -226,6 +227,18 @@ class App:
         """Jobs, most recent first, optionally filtered by state and function name."""
         with self.transaction(read_only=True) as tx:
             return tx.scheduler.list(state=state, function=function, limit=limit)
+
+    def prune_jobs(self, *, older_than: float | timedelta = timedelta(days=7)) -> int:
+        """Delete jobs that finished (success, failed, canceled) at least `older_than` ago.
+
+        Returns how many. Pending and running jobs are never touched. Their run records go
+        too, so keep `older_than` far above any lease a stalled worker could still act on.
+        """
+        age = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
+        if age < timedelta(0):
+            raise ValueError(f"prune_jobs needs older_than >= 0, got {older_than!r}")
+        before = self.clock.now() - age
+        return self.runner.run(lambda tx: tx.scheduler.prune(before))
 
     def start_worker(self, **options: Any) -> WorkerThread:
         """Run jobs on a background thread of this process (a context manager; `.stop()`)."""

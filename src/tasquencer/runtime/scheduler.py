@@ -91,6 +91,13 @@ class Scheduler:
             for row in self._tx.connection.execute(query)
         ]
 
+    def prune(self, before: datetime) -> int:
+        """Delete the jobs that finished at or before `before`; returns how many."""
+        params = {"before": self._tx.db.dialect.time_in(before)}
+        self._tx.db.run(st.PRUNE_JOB_RUNS, params)
+        self._tx.db.run(st.PRUNE_REGISTRATIONS, params)
+        return self._tx.db.run(st.PRUNE_JOBS, params)
+
     # --- jobs tied to elements (used by the engine) ---------------------------------------
 
     def register(self, key: str, job_id: str) -> None:

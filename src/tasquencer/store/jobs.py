@@ -73,6 +73,17 @@ CANCEL_REGISTERED_JOBS = Statement(
 FORGET_REGISTERED_JOBS = Statement(sa.delete(scheduled).where(scheduled.c.element_key == p("key")))
 
 
+_finished_before = sa.and_(
+    sa.or_(jobs.c.state == "success", jobs.c.state == "failed", jobs.c.state == "canceled"),
+    jobs.c.finished_at <= p("before"),
+)
+_pruned_ids = sa.select(jobs.c.id).where(_finished_before)
+# Retention: finished jobs go with their run records and element registrations.
+PRUNE_JOB_RUNS = Statement(sa.delete(job_runs).where(job_runs.c.job_id.in_(_pruned_ids)))
+PRUNE_REGISTRATIONS = Statement(sa.delete(scheduled).where(scheduled.c.job_id.in_(_pruned_ids)))
+PRUNE_JOBS = Statement(sa.delete(jobs).where(_finished_before))
+
+
 def _due_jobs(lock: bool) -> sa.Select[Any]:
     query = (
         sa.select(jobs.c.id, jobs.c.function, jobs.c.kind, jobs.c.args, jobs.c.attempts)

@@ -136,7 +136,8 @@ jobs = sa.Table(
 
 # One row per scheduled mutation applied, written in the mutation's own transaction: a second
 # application of the same job (by a worker that lost its lease but still commits) is refused by
-# the primary key. Rows are kept: deleting one would reopen that door.
+# the primary key. Rows live as long as their job: only `App.prune_jobs` deletes them, for jobs
+# that finished long before.
 job_runs = sa.Table(
     "tasquencer_job_runs",
     metadata,

@@ -1,0 +1,198 @@
+"""The `tasquencer` command, run in-process on an app module written for each test."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+import tasquencer as tq
+from tasquencer.cli import cli
+
+MODULE_IDS = itertools.count()
+
+APP_SOURCE = """
+import tasquencer as tq
+from tasquencer import Builder
+
+app = tq.App({url!r})
+
+
+@app.mutation(name="cli.noop")
+def noop(ctx):
+    pass
+
+
+review = (
+    Builder.workflow("review")
+    .start_condition("start")
+    .end_condition("end")
+    .task("draft", Builder.task(Builder.work_item("draft_item")))
+    .task("check", Builder.task(Builder.work_item("check_item")))
+    .connect_condition("start", lambda to: to.task("draft"))
+    .connect_task("draft", lambda to: to.task("check"))
+    .connect_task("check", lambda to: to.condition("end"))
+)
+api = app.register(tq.versions("review").version("v1", review)).api("v1")
+"""
+
+BROKEN_SOURCE = """
+import tasquencer as tq
+from tasquencer import Builder
+
+app = tq.App({url!r})
+broken = Builder.workflow("broken").end_condition("end")
+app.register(tq.versions("broken").version("v1", broken))
+"""
+
+
+@pytest.fixture
+def write_app(tmp_path, monkeypatch):
+    """Writes an app module in a fresh folder (the CLI imports from the working directory)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    written: list[str] = []
+
+    def write(source: str = APP_SOURCE) -> str:
+        name = f"cli_app_{next(MODULE_IDS)}"
+        url = f"sqlite:///{tmp_path / 'app.db'}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source.format(url=url)))
+        written.append(name)
+        return name
+
+    yield write
+    for name in written:
+        module = sys.modules.pop(name, None)
+        if module is not None and hasattr(module, "app"):
+            module.app.close()
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, terminal_width=200)
+
+
+def loaded(module: str):
+    return sys.modules[module]
+
+
+def test_validate_lists_the_registered_workflows(write_app):
+    module = write_app()
+    result = invoke("validate", f"{module}:app")
+    assert result.exit_code == 0, result.output
+    assert "definitions are valid" in result.output
+    assert "review" in result.output and "v1" in result.output and "active" in result.output
+
+
+def test_validate_of_a_malformed_definition_names_the_error_and_fails(write_app):
+    module = write_app(BROKEN_SOURCE)
+    result = invoke("validate", f"{module}:app")
+    assert result.exit_code == 1
+    assert "WorkflowMissingStartConditionError" in result.output
+    assert "'broken'" in result.output
+
+
+def test_an_app_spec_without_attribute_is_a_usage_error(write_app):
+    result = CliRunner().invoke(cli, ["validate", "nothing_here"])
+    assert result.exit_code == 2
+    assert "module:attribute" in result.output
+
+
+@pytest.mark.parametrize(
+    ("fmt", "edge"),
+    [("mermaid", "draft --> draft__to__check"), ("dot", '"draft" -> "draft__to__check"')],
+)
+def test_graph_prints_the_workflow_with_its_implicit_conditions(write_app, fmt, edge):
+    module = write_app()
+    result = invoke("graph", f"{module}:app:review", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert edge in result.output
+    assert "check" in result.output and "end" in result.output
+
+
+def test_graph_of_an_unknown_workflow_is_a_usage_error(write_app):
+    module = write_app()
+    result = CliRunner().invoke(cli, ["graph", f"{module}:app:nope"])
+    assert result.exit_code == 2
+    assert "no workflow 'nope'" in result.output
+
+
+def test_inspect_shows_tasks_markings_and_work_items(write_app):
+    module = write_app()
+    api = loaded_api(module)
+    workflow_id = api.internal_initialize_root_workflow()
+    assert api.get_workflow_task_states(workflow_id) == {"draft": "enabled", "check": "disabled"}
+    target = {"path": ["review", "draft", "draft_item"], "parent_workflow_id": workflow_id}
+    item_id = api.internal_initialize_work_item({**target, "parent_task_name": "draft"})
+
+    result = invoke("inspect", workflow_id, "--app", f"{module}:app")
+    assert result.exit_code == 0, result.output
+    assert f"review v1 {workflow_id}: initialized (normal)" in result.output
+    assert "marked conditions: {'start': 1}" in result.output
+    assert item_id in result.output and "draft_item" in result.output
+
+
+def test_inspect_of_an_unknown_workflow_says_so_and_fails(write_app):
+    module = write_app()
+    result = invoke("inspect", "nope", "--app", f"{module}:app")
+    assert result.exit_code == 1
+    assert "nope" in result.output
+
+
+def test_jobs_lists_and_prune_jobs_deletes_finished_jobs(write_app):
+    module = write_app()
+    app = loaded_app(module)
+    schedule = app.mutation(name="cli.schedule")(
+        lambda ctx, delay: ctx.scheduler.run_after(delay, "cli.noop")
+    )
+    done = app.run_mutation(schedule, delay=0)
+    later = app.run_mutation(schedule, delay=3600)
+    assert app.run_due_jobs() == 1
+
+    listed = invoke("jobs", "--app", f"{module}:app")
+    assert listed.exit_code == 0, listed.output
+    assert done in listed.output and later in listed.output
+    assert "success" in listed.output and "pending" in listed.output
+
+    pruned = invoke("prune-jobs", "--app", f"{module}:app", "--older-than", "0s")
+    assert pruned.exit_code == 0, pruned.output
+    assert "pruned 1 finished jobs" in pruned.output
+    assert app.get_job(done) is None
+    assert app.get_job(later).state == "pending"
+
+
+@pytest.mark.parametrize("bad", ["soon", "-1d", "7w"])
+def test_prune_jobs_with_a_bad_duration_is_a_usage_error_and_prunes_nothing(write_app, bad):
+    module = write_app()
+    app = loaded_app(module)
+    done = app.run_mutation(
+        app.mutation(name="cli.schedule_now")(lambda ctx: ctx.scheduler.run_after(0, "cli.noop"))
+    )
+    assert app.run_due_jobs() == 1
+    result = CliRunner().invoke(cli, ["prune-jobs", "--app", f"{module}:app", "--older-than", bad])
+    assert result.exit_code == 2
+    assert repr(bad) in result.output
+    assert app.get_job(done).state == "success"
+
+
+def test_demo_runs_the_document_review_to_completion(tmp_path):
+    result = invoke("demo", "--db", str(tmp_path / "demo.db"))
+    assert result.exit_code == 0, result.output
+    assert "published" in result.output
+    assert "workflow is completed" in result.output
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def loaded_app(module: str) -> tq.App:
+    """The module's app, imported here exactly as the CLI imports it."""
+    __import__(module)
+    return loaded(module).app
+
+
+def loaded_api(module: str):
+    __import__(module)
+    return loaded(module).api
