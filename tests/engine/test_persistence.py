@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 from typing import Any
 
@@ -415,3 +416,28 @@ def test_the_migration_creates_exactly_the_metadata_schema(database_url):
             connection.rollback()
     finally:
         engine.dispose()
+
+
+def test_a_finished_call_leaves_no_reference_cycles_behind(app):
+    """The rows a call loaded are freed when it returns, not at the next garbage collection."""
+    api = register(app, sequence("wf", ("A", self_starting_task()), ("B", self_starting_task())))
+
+    def run_one_instance() -> None:
+        workflow_id = api.internal_initialize_root_workflow()
+        api.internal_complete_work_item(only_item(api, workflow_id, "A").id)
+        api.internal_complete_work_item(only_item(api, workflow_id, "B").id)
+        assert api.get_workflow_state(workflow_id) == "completed"
+
+    run_one_instance()  # warm: every statement compiled and cached once
+    gc.collect()
+    gc.disable()
+    try:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        run_one_instance()
+        gc.collect()
+        left = sorted({type(o).__qualname__ for o in gc.garbage})
+        assert left == [], f"objects freed only by the garbage collector: {left}"
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

@@ -123,9 +123,9 @@ class Runner:
                 with connection.begin() as outer:
                     tx = Transaction(app, connection, read_only=read_only, locks_trees=locking)
                     try:
-                        tx.hold_trees(queued)
+                        tx.trees.hold(queued)
                         if locking:
-                            tx.lock_trees_of(trees)
+                            tx.trees.lock_trees_of(trees)
                         yield tx
                         if not outer.is_active:
                             raise TransactionAbortedError()

@@ -56,6 +56,42 @@ class TreeBusyError(Exception):
         self.roots = roots
 
 
+class TreeLocks:
+    """The workflow trees a call holds locks on (PostgreSQL; see runtime.runner)."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+        self.held: set[str] = set()
+
+    def hold(self, roots: Iterable[str]) -> None:
+        """Note trees whose session lock this call already holds."""
+        self.held.update(roots)
+
+    def lock(self, root: str) -> None:
+        """Take the tree's lock for this transaction, or raise `TreeBusyError` at once."""
+        if root in self.held:
+            return
+        (locked,) = self.db.one(locks.TRY_LOCK_TREE, {"root": root}) or (False,)
+        if not locked:
+            raise TreeBusyError({root})
+        self.held.add(root)
+
+    def lock_trees_of(self, hints: Iterable[TreeHint]) -> None:
+        for kind, element_id in hints:
+            statement = (
+                locks.TRY_LOCK_TREE_OF_WORK_ITEM
+                if kind == "work_item"
+                else locks.TRY_LOCK_TREE_OF_WORKFLOW
+            )
+            found = self.db.one(statement, {"id": element_id})
+            if found is None:
+                continue  # an unknown id: the call itself reports it
+            root, locked = found
+            if not locked and root not in self.held:
+                raise TreeBusyError({root})
+            self.held.add(root)
+
+
 class Transaction:
     """The services one transaction offers the engine and user code (see `Services`)."""
 
@@ -71,9 +107,9 @@ class Transaction:
         self.connection = connection
         self.read_only = read_only
         self.db = Db(connection, app.dialect)
-        self.uow = UnitOfWork(self.db, on_tree=self.lock_tree if locks_trees else None)
+        self.trees = TreeLocks(self.db)
+        self.uow = UnitOfWork(self.db, on_tree=self.trees.lock if locks_trees else None)
         self._locks_trees = locks_trees
-        self._held_trees: set[str] = set()
         self._now = app.clock.now()
         self._session: EngineSession | None = None
         self._scheduler: Scheduler | None = None
@@ -120,38 +156,8 @@ class Transaction:
     def nested(self) -> Transaction:
         """A fresh engine state on this connection (for a savepoint), sharing the tree locks."""
         inner = Transaction(self.app, self.connection, locks_trees=self._locks_trees)
-        inner._held_trees = self._held_trees
+        inner.trees.held = self.trees.held
         return inner
-
-    # --- workflow tree locks (PostgreSQL; see runtime.runner) --------------------------------
-
-    def hold_trees(self, roots: list[str]) -> None:
-        """Note trees whose session lock this call already holds."""
-        self._held_trees.update(roots)
-
-    def lock_tree(self, root: str) -> None:
-        """Take the tree's lock for this transaction, or raise `TreeBusyError` at once."""
-        if root in self._held_trees:
-            return
-        (locked,) = self.db.one(locks.TRY_LOCK_TREE, {"root": root}) or (False,)
-        if not locked:
-            raise TreeBusyError({root})
-        self._held_trees.add(root)
-
-    def lock_trees_of(self, hints: Iterable[TreeHint]) -> None:
-        for kind, element_id in hints:
-            statement = (
-                locks.TRY_LOCK_TREE_OF_WORK_ITEM
-                if kind == "work_item"
-                else locks.TRY_LOCK_TREE_OF_WORKFLOW
-            )
-            found = self.db.one(statement, {"id": element_id})
-            if found is None:
-                continue  # an unknown id: the call itself reports it
-            root, locked = found
-            if not locked and root not in self._held_trees:
-                raise TreeBusyError({root})
-            self._held_trees.add(root)
 
     def flush(self) -> None:
         """Write everything pending: engine rows, then the user's objects."""
@@ -163,3 +169,7 @@ class Transaction:
         if self._session is not None:
             self._session.close()
         self.db.close()
+        # The execution and scheduler point back at this transaction: dropping them breaks the
+        # cycle, so a call's rows are freed when it ends instead of by the garbage collector.
+        self._execution = None
+        self._scheduler = None
