@@ -163,7 +163,7 @@ def test_jobs_lists_and_prune_jobs_deletes_finished_jobs(write_app):
     assert app.get_job(later).state == "pending"
 
 
-@pytest.mark.parametrize("bad", ["soon", "-1d", "7w"])
+@pytest.mark.parametrize("bad", ["soon", "-1d", "7w", "", "nan", "infd"])
 def test_prune_jobs_with_a_bad_duration_is_a_usage_error_and_prunes_nothing(write_app, bad):
     module = write_app()
     app = loaded_app(module)

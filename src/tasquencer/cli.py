@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
 from pathlib import Path
@@ -217,8 +218,8 @@ def _duration(text: str) -> float:
         raise typer.BadParameter(
             f"expected seconds or a number with s/m/h/d, got {text!r}"
         ) from None
-    if seconds < 0:
-        raise typer.BadParameter(f"a duration cannot be negative, got {text!r}")
+    if not 0 <= seconds < math.inf:
+        raise typer.BadParameter(f"a duration must be a finite number >= 0, got {text!r}")
     return seconds
 
 

@@ -555,9 +555,10 @@ def test_prune_jobs_drops_the_registrations_of_pruned_jobs_only(app, ran):
         assert list(connection.scalars(sa.select(scheduled.c.job_id))) == [later]
 
 
-def test_prune_jobs_refuses_a_negative_age_and_deletes_nothing(app, ran):
+@pytest.mark.parametrize("bad", [-1, timedelta(seconds=-1), float("nan"), float("inf"), "7d", True])
+def test_prune_jobs_refuses_a_bad_age_and_deletes_nothing(app, ran, bad):
     job_id = schedule(app, 0, x=1)
     assert app.run_due_jobs() == 1
     with pytest.raises(ValueError, match="older_than >= 0"):
-        app.prune_jobs(older_than=-1)
+        app.prune_jobs(older_than=bad)
     assert app.get_job(job_id).state == "success"

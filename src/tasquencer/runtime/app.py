@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_MAX_AGE = timedelta(days=100 * 365).total_seconds()
+
+
 class App:
     """A tasquencer application on one database.
 
@@ -234,9 +237,16 @@ class App:
         Returns how many. Pending and running jobs are never touched. Their run records go
         too, so keep `older_than` far above any lease a stalled worker could still act on.
         """
-        age = older_than if isinstance(older_than, timedelta) else timedelta(seconds=older_than)
-        if age < timedelta(0):
-            raise ValueError(f"prune_jobs needs older_than >= 0, got {older_than!r}")
+        seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds <= _MAX_AGE
+        ):
+            raise ValueError(
+                f"prune_jobs needs older_than >= 0 (seconds or a timedelta), got {older_than!r}"
+            )
+        age = timedelta(seconds=seconds)
         before = self.clock.now() - age
         return self.runner.run(lambda tx: tx.scheduler.prune(before))
 
