@@ -15,7 +15,7 @@ from sqlalchemy import orm
 import tasquencer as tq
 from tasquencer import Builder
 from tasquencer.store import database
-from tasquencer.store.tables import metadata, work_items
+from tasquencer.store.tables import metadata, task_log, work_items
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -441,3 +441,40 @@ def test_a_finished_call_leaves_no_reference_cycles_behind(app):
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+def test_a_write_refused_by_the_database_at_commit_rolls_back_the_whole_call(app):
+    """The engine's batched writes (one round trip on PostgreSQL) fail as a whole, and the
+    call with them; the next call on the same database works."""
+    sabotage = {"on": True}
+
+    def b_enabled(ctx: Any) -> None:
+        if sabotage["on"]:
+            # Takes the primary key of the log row the engine writes when B starts, below.
+            ctx.db.execute(
+                sa.insert(task_log).values(
+                    workflow_id=ctx.parent.workflow.id,
+                    task_name="B",
+                    generation=1,
+                    state="started",
+                    at=ctx.now(),
+                )
+            )
+        ctx.work_item.initialize()
+
+    work_item = Builder.work_item("b").with_activities(
+        on_initialized=lambda ctx: ctx.work_item.start()
+    )
+    b = Builder.task(work_item).with_activities(on_enabled=b_enabled)
+    api = register(app, sequence("wf", ("A", self_starting_task()), ("B", b)))
+    workflow_id = api.internal_initialize_root_workflow()
+    a_item = only_item(api, workflow_id, "A")
+    before = dump(app)
+
+    with pytest.raises(Exception, match="tasquencer_task_log"):
+        api.internal_complete_work_item(a_item.id)
+
+    assert dump(app) == before
+    sabotage["on"] = False
+    api.internal_complete_work_item(a_item.id)
+    assert api.get_workflow_task_states(workflow_id) == {"A": "completed", "B": "started"}

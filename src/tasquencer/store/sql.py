@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -173,6 +174,16 @@ class Db:
             self.cursor.execute(sql, rows[0])
         elif rows:
             self.cursor.executemany(sql, rows)
+
+    def writes(self) -> AbstractContextManager[Any]:
+        """A block of statements whose results nobody reads before it ends.
+
+        On PostgreSQL they go out in one round trip (psycopg's pipeline mode) and any error is
+        raised when the block ends; SQLite runs in-process, so there is nothing to save.
+        """
+        if self.dialect.name != "postgresql":
+            return nullcontext()
+        return self.connection.connection.driver_connection.pipeline()  # type: ignore[union-attr,no-any-return]
 
     def _execute(self, statement: Statement, params: Params) -> Any:
         sql, defaults = statement.compiled(self.dialect)

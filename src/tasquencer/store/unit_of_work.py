@@ -215,18 +215,21 @@ class UnitOfWork:
 
     def flush(self) -> None:
         """Write every new or changed row, one batched statement per table and kind."""
-        if self._touched:
-            self._flush_rows()
-        if self._touched_markings:
-            self._flush_markings()
-        if self._task_log:
-            time_in = self.db.dialect.time_in
-            for entry in self._task_log:
-                entry["at"] = time_in(entry["at"])
-            self.db.run_many(st.INSERT_TASK_LOG, self._task_log)
-            self._task_log = []
-        if self._touched_stats:
-            self._flush_stats()
+        if not (self._touched or self._touched_markings or self._task_log or self._touched_stats):
+            return
+        with self.db.writes():
+            if self._touched:
+                self._flush_rows()
+            if self._touched_markings:
+                self._flush_markings()
+            if self._task_log:
+                time_in = self.db.dialect.time_in
+                for entry in self._task_log:
+                    entry["at"] = time_in(entry["at"])
+                self.db.run_many(st.INSERT_TASK_LOG, self._task_log)
+                self._task_log = []
+            if self._touched_stats:
+                self._flush_stats()
 
     def _flush_rows(self) -> None:
         d = self.db.dialect
