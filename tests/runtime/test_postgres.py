@@ -8,6 +8,7 @@ below) are repeated, by design, and only what the body writes to the database co
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -287,3 +288,39 @@ def test_a_notify_wakes_an_idle_worker_of_another_app_at_once(app):
             assert list(connection.scalars(sa.select(notes.c.text))) == ["woken"]
     finally:
         other.close()
+
+
+# --- leases ----------------------------------------------------------------------------------
+
+
+def test_lease_renewal_skips_a_job_row_another_transaction_holds_instead_of_waiting(app):
+    """A worker settles and claims jobs on one connection while another renews its leases: a
+    renewal that waited for a row could deadlock with a settle holding its other rows, so it
+    skips rows locked right now (they are being claimed or settled) and renews the rest."""
+    from tasquencer.store import jobs as st
+    from tasquencer.store.tables import jobs
+
+    @app.mutation
+    def plan(ctx: Any) -> list[str]:
+        return [ctx.scheduler.run_after(0, "pg.lease.noop") for _ in range(2)]
+
+    app.mutation(lambda ctx: None, name="pg.lease.noop")
+    busy, free = app.run_mutation(plan)
+    old = app.clock.now()
+    with app.engine.begin() as connection:
+        connection.execute(
+            jobs.update()
+            .where(jobs.c.id.in_([busy, free]))
+            .values(state="in_progress", lease_owner="w1", lease_expires_at=old)
+        )
+    renewed_until = old + dt.timedelta(seconds=30)
+    with app.engine.connect() as holder:
+        holder.execute(sa.select(jobs.c.id).where(jobs.c.id == busy).with_for_update())
+        with app.transaction() as tx:
+            tx.connection.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+            renewed = tx.db.run(st.RENEW_LEASES, {"owner": "w1", "expires": renewed_until})
+        holder.rollback()
+    assert renewed == 1
+    with app.engine.connect() as connection:
+        leases = dict(connection.execute(sa.select(jobs.c.id, jobs.c.lease_expires_at)).all())
+    assert leases == {busy: old, free: renewed_until}

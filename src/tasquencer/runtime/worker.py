@@ -314,8 +314,11 @@ class Worker:
                 with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
                     expires = tx.db.dialect.time_in(tx.now() + self.lease)
                     tx.db.run(st.RENEW_LEASES, {"owner": self.worker_id, "expires": expires})
-            except Exception:
-                log.exception("worker %s: could not renew its leases", self.worker_id)
+            except Exception as error:
+                if is_conflict(error):
+                    log.warning("worker %s: lease renewal lost a race: %s", self.worker_id, error)
+                else:
+                    log.exception("worker %s: could not renew its leases", self.worker_id)
 
     def _definition(self, function: str, kind: str) -> FunctionDef:
         definition = self.app.registry.resolve(function)
