@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +325,99 @@ def test_lease_renewal_skips_a_job_row_another_transaction_holds_instead_of_wait
     with app.engine.connect() as connection:
         leases = dict(connection.execute(sa.select(jobs.c.id, jobs.c.lease_expires_at)).all())
     assert leases == {busy: old, free: renewed_until}
+
+
+# --- lost connections ------------------------------------------------------------------------
+
+
+def backends(connection: sa.Connection) -> set[int]:
+    """The server processes connected to this database, other than `connection`'s own."""
+    return set(
+        connection.scalars(
+            sa.text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    )
+
+
+def terminate(connection: sa.Connection, pids: set[int]) -> None:
+    for pid in pids:
+        connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+@contextmanager
+def admin_connection(app: tq.App) -> Iterator[sa.Connection]:
+    """A connection of its own, outside the app's pool (which the tests below cut)."""
+    # Autocommit: pg_stat_activity is read once per transaction.
+    engine = sa.create_engine(app.url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+class Notes:
+    """A user table the mutations below append to; `attempts` counts runs of their bodies."""
+
+    def __init__(self, app: tq.App) -> None:
+        self.table = sa.Table(
+            "lost_notes",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("text", sa.Text, nullable=False),
+        )
+        self.table.metadata.create_all(app.engine)
+        self.app = app
+        self.attempts: Counter[str] = Counter()
+        table = self.table
+
+        @app.mutation(name="pg.lost.add")
+        def add(ctx: Any, text: str) -> int:
+            self.attempts[text] += 1
+            ctx.db.execute(table.insert().values(text=text))
+            return ctx.db.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+
+        self.add = add
+
+    def texts(self) -> list[str]:
+        with self.app.engine.connect() as connection:
+            return list(connection.scalars(sa.select(self.table.c.text).order_by("id")))
+
+
+def test_a_call_whose_pooled_connection_died_runs_again_on_a_fresh_one(app):
+    """A server restart or failover kills pooled connections: the next call finds out at its
+    first statement, which is safe to run again (nothing was committed)."""
+    notes = Notes(app)
+    pid = app.run_mutation(notes.add, text="before")
+    assert app.engine.pool.checkedin() == 1  # so the next call gets the connection killed here
+    with admin_connection(app) as admin:
+        terminate(admin, {pid})
+    assert app.run_mutation(notes.add, text="after") != pid
+    assert notes.texts() == ["before", "after"]
+    assert notes.attempts["after"] == 2  # the attempt that met the dead connection, then one more
+
+
+def test_a_worker_carries_on_after_its_connections_are_cut(app):
+    """The worker's LISTEN connection and pooled connections die (as in a server restart):
+    it falls back to polling, reconnects, and runs the jobs scheduled afterwards."""
+    notes = Notes(app)
+
+    @app.mutation
+    def plan(ctx: Any, text: str) -> str:
+        return ctx.scheduler.run_after(0, notes.add, text=text)
+
+    with admin_connection(app) as admin:
+        others = backends(admin)
+        with app.start_worker(poll_interval=0.2) as worker:
+            first = app.run_mutation(plan, text="before")
+            assert wait_for(lambda: app.get_job(first).state == "success", timeout=10)
+            terminate(admin, backends(admin) - others)
+            second = app.run_mutation(plan, text="after")
+            assert wait_for(lambda: app.get_job(second).state == "success", timeout=10), (
+                app.get_job(second)
+            )
+            assert worker.is_alive()
+    assert notes.texts() == ["before", "after"]

@@ -20,6 +20,10 @@ holder committed. (A lock waited for inside a `SERIALIZABLE` transaction would l
 waiter with a stale snapshot and doom it to a conflict.) A call retried after a conflict also
 queues for every tree the failed attempt touched. Queued locks are taken in a fixed order, and
 tries never wait, so the locks cannot deadlock.
+
+A call whose connection turns out to be dead (the server restarted since it was pooled) runs
+again on a fresh one, unless the connection died while committing: then whether the call took
+effect is unknown, and the error is raised.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 12
 _CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
+# Server shutting down (admin, crash) or not accepting connections yet.
+_DISCONNECT_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def is_conflict(error: BaseException) -> bool:
@@ -57,6 +63,19 @@ def is_conflict(error: BaseException) -> bool:
         if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """Whether an error means the connection to the database was lost."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "connection_invalidated", False):
+            return True
+        state = getattr(seen, "sqlstate", None) or ""
+        if state in _DISCONNECT_STATES or state.startswith("08"):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
     return False
 
 
@@ -88,7 +107,8 @@ class Runner:
                     raise
                 queued |= busy.roots  # next attempt waits its turn; no need to back off
             except Exception as error:
-                if not is_conflict(error) or attempt == MAX_ATTEMPTS:
+                lost = is_disconnect(error) and not (current and current[0].committing)
+                if not (lost or is_conflict(error)) or attempt == MAX_ATTEMPTS:
                     raise
                 if current:
                     queued |= current[0].uow.roots
@@ -133,6 +153,7 @@ class Runner:
                             outer.rollback()
                         else:
                             tx.flush()
+                            tx.committing = True  # leaving the block commits
                     finally:
                         tx.close()
             finally:

@@ -116,6 +116,8 @@ class Transaction:
         self._execution: Execution | None = None
         # Set when this transaction scheduled a job, so local workers can be woken on commit.
         self.scheduled_jobs = False
+        # Set once everything is written and only the COMMIT remains (see runtime.runner).
+        self.committing = False
 
     @property
     def execution(self) -> Execution:

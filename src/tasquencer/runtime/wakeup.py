@@ -7,7 +7,9 @@ sends `NOTIFY tasquencer_jobs` (delivered at commit), which workers in any proce
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,32 +17,63 @@ if TYPE_CHECKING:
 
 CHANNEL = "tasquencer_jobs"
 _SLICE = 0.25  # how often a waiting listener also checks the in-process signal
+_RECONNECT_EVERY = 1.0  # while the LISTEN connection is down, the worker polls
+
+log = logging.getLogger("tasquencer.worker")
 
 
 class Wakeup:
-    """Wait until a job may be due, a job was scheduled, or the timeout passes."""
+    """Wait until a job may be due, a job was scheduled, or the timeout passes.
+
+    On PostgreSQL a lost `LISTEN` connection (a server restart, a failover) is not fatal: the
+    worker falls back to polling and listens again once the server answers.
+    """
 
     def __init__(self, app: App) -> None:
+        self._app = app
         self._signal: threading.Event = app._job_signal
-        self._listener: Any = _listen(app) if app.dialect.name == "postgresql" else None
+        self._listens = app.dialect.name == "postgresql"
+        self._listener: Any = None
+        self._next_attempt = 0.0
+        if self._listens:
+            self._reconnect()
 
     def wait(self, timeout: float) -> None:
+        if self._listener is None and self._listens and time.monotonic() >= self._next_attempt:
+            self._reconnect()
         if self._listener is None:
             self._signal.wait(timeout)
-            self._signal.clear()
-            return
+        else:
+            self._wait_for_notify(timeout)
+        self._signal.clear()
+
+    def _wait_for_notify(self, timeout: float) -> None:
         remaining = timeout
         while remaining > 0 and not self._signal.is_set():
             step = min(_SLICE, remaining)
-            if any(True for _ in self._listener.notifies(timeout=step, stop_after=1)):
-                break
+            try:
+                if any(True for _ in self._listener.notifies(timeout=step, stop_after=1)):
+                    return
+            except Exception as error:
+                log.warning("lost the LISTEN connection (%s); polling until it is back", error)
+                self.close()
+                self._next_attempt = time.monotonic() + _RECONNECT_EVERY
+                return
             remaining -= step
-        self._signal.clear()
+
+    def _reconnect(self) -> None:
+        try:
+            self._listener = _listen(self._app)
+        except Exception as error:
+            log.warning("cannot LISTEN for new jobs yet (%s); polling meanwhile", error)
+            self._next_attempt = time.monotonic() + _RECONNECT_EVERY
 
     def close(self) -> None:
         if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+            try:
+                self._listener.close()
+            finally:
+                self._listener = None
 
 
 def _listen(app: App) -> Any:
@@ -48,5 +81,9 @@ def _listen(app: App) -> Any:
 
     args, kwargs = app.engine.dialect.create_connect_args(app.engine.url)
     connection = psycopg.connect(*args, **kwargs, autocommit=True)
-    connection.execute(f"LISTEN {CHANNEL}")
+    try:
+        connection.execute(f"LISTEN {CHANNEL}")
+    except BaseException:
+        connection.close()
+        raise
     return connection

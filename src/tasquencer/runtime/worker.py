@@ -34,7 +34,7 @@ from tasquencer.errors import FunctionNotRegisteredError, TransactionAbortedErro
 from tasquencer.runtime.actions import ActionContext, AsyncActionContext
 from tasquencer.runtime.functions import MutationContext
 from tasquencer.runtime.registry import MUTATION_ATTEMPTS, FunctionDef, Retry
-from tasquencer.runtime.runner import is_conflict
+from tasquencer.runtime.runner import is_conflict, is_disconnect
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.wakeup import Wakeup
 from tasquencer.store import jobs as st
@@ -158,8 +158,11 @@ class Worker:
                     if self.run_next():
                         continue
                     due_in = self.next_due_in()
-                except Exception:
-                    log.exception("worker %s: error while looking for jobs", self.worker_id)
+                except Exception as error:
+                    if is_disconnect(error):
+                        log.warning("worker %s: database unreachable: %s", self.worker_id, error)
+                    else:
+                        log.exception("worker %s: error while looking for jobs", self.worker_id)
                     due_in = self.poll_interval
                 timeout = self.poll_interval if due_in is None else min(due_in, self.poll_interval)
                 if timeout > 0:
@@ -357,6 +360,10 @@ class WorkerThread:
         self._stop.set()
         self.worker.app._job_signal.set()
         self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        """Whether the worker is still serving (for health checks)."""
+        return self._thread.is_alive()
 
     def __enter__(self) -> WorkerThread:
         return self
