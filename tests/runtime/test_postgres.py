@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 import tasquencer as tq
+from tasquencer.runtime.worker import Worker
 from tasquencer.store import database
 from tasquencer.store.tables import metadata
 
@@ -296,8 +297,9 @@ def test_a_notify_wakes_an_idle_worker_of_another_app_at_once(app):
 
 def test_lease_renewal_skips_a_job_row_another_transaction_holds_instead_of_waiting(app):
     """A worker settles and claims jobs on one connection while another renews its leases: a
-    renewal that waited for a row could deadlock with a settle holding its other rows, so it
-    skips rows locked right now (they are being claimed or settled) and renews the rest."""
+    renewal that waited for a row while holding the rows it renewed before could deadlock with
+    a settle of several jobs, so it skips rows locked right now (they are being claimed or
+    settled) and renews the rest."""
     from tasquencer.store import jobs as st
     from tasquencer.store.tables import jobs
 
@@ -319,7 +321,10 @@ def test_lease_renewal_skips_a_job_row_another_transaction_holds_instead_of_wait
         holder.execute(sa.select(jobs.c.id).where(jobs.c.id == busy).with_for_update())
         with app.transaction() as tx:
             tx.connection.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-            renewed = tx.db.run(st.RENEW_LEASES, {"owner": "w1", "expires": renewed_until})
+            renewed = sum(
+                tx.db.run(st.RENEW_LEASE, {"id": job_id, "owner": "w1", "expires": renewed_until})
+                for job_id in (busy, free)
+            )
         holder.rollback()
     assert renewed == 1
     with app.engine.connect() as connection:
@@ -421,3 +426,30 @@ def test_a_worker_carries_on_after_its_connections_are_cut(app):
             )
             assert worker.is_alive()
     assert notes.texts() == ["before", "after"]
+
+
+def test_a_worker_records_an_action_s_outcome_after_losing_its_connection(app):
+    """The database drops the worker's connections while an action runs (a restart): the
+    outcome is recorded on a fresh connection, not left `in_progress` under a lease."""
+    calls: list[int] = []
+
+    @app.action(name="pg.lost.cut")
+    def cut(ctx: Any) -> None:
+        calls.append(ctx.attempt)
+        with admin_connection(app) as admin:
+            terminate(admin, backends(admin))
+
+    @app.mutation
+    def plan(ctx: Any) -> str:
+        return ctx.scheduler.run_after(0, cut)
+
+    job_id = app.run_mutation(plan)
+    worker = Worker(app, worker_id="cut-worker")
+    try:
+        assert worker.run_next()
+    finally:
+        worker.close()
+    job = app.get_job(job_id)
+    assert (job.state, job.attempts, job.error) == ("success", 1, None)
+    assert calls == [1]
+    assert worker.renew_leases() == 0  # nothing left to renew

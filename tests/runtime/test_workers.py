@@ -23,6 +23,7 @@ from sqlalchemy import orm
 import tasquencer as tq
 from tasquencer import Builder
 from tasquencer.runtime.worker import WORKER_LOST, Worker
+from tasquencer.store.tables import jobs
 from tests.helpers import auto_task
 
 HOUR = 3600
@@ -1092,6 +1093,42 @@ def test_a_serving_worker_renews_the_lease_of_a_long_action(real_app):
     job = app.get_job(job_id)
     assert (job.state, job.attempts, job.error) == ("success", 1, None)
     assert calls == [1]
+
+
+def test_a_worker_renews_the_leases_of_the_jobs_it_holds_and_no_others(app):
+    """A job the database says this worker holds, but the worker does not know of (a claim
+    whose commit reply never arrived), is not renewed: its lease runs out and it is recovered."""
+    worker = Worker(app, worker_id="w1", lease_seconds=30)
+    renewed: list[int] = []
+
+    @app.action(name="lease.probe")
+    def probe(ctx):
+        renewed.append(worker.renew_leases())
+
+    @app.mutation(name="lease.noop")
+    def noop(ctx):
+        pass
+
+    held = schedule(app, 0, probe)
+    lost = schedule(app, HOUR, noop)
+    with app.engine.begin() as connection:
+        connection.execute(
+            jobs.update()
+            .where(jobs.c.id == lost)
+            .values(
+                state="in_progress",
+                attempts=1,
+                lease_owner="w1",
+                lease_expires_at=app.clock.now() + timedelta(seconds=30),
+            )
+        )
+    assert worker.run_next()
+    assert renewed == [1]  # the probe's own job, while it ran
+    assert app.get_job(held).state == "success"
+    assert worker.renew_leases() == 0
+    app.clock.advance(31)
+    assert worker.recover_expired() == 1
+    assert app.get_job(lost).state == "pending"
 
 
 # =============================================================================================

@@ -18,6 +18,7 @@ again after a backoff, also when its worker was lost).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import random
@@ -26,6 +27,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from tasquencer.runtime.app import App
 
 log = logging.getLogger("tasquencer.worker")
+_SETTLE_ATTEMPTS = 5  # outside serve(): then the caller hears of the failure
+_SETTLE_MAX_DELAY = 5.0
 
 WORKER_LOST = "worker lost: the lease of the worker running this job expired"
 
@@ -84,6 +88,11 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._held: deque[ClaimedJob] = deque()
         self._applied: list[str] = []  # mutation jobs committed, to be marked success
+        # Jobs this worker has claimed and not yet given up: the only leases it renews, so a
+        # job it lost track of (a claim whose commit reply never came) expires and is recovered.
+        self._leased: set[str] = set()
+        self._leased_lock = threading.Lock()
+        self._stopping: threading.Event | None = None  # set by serve()
 
     # --- one step at a time ----------------------------------------------------------------
 
@@ -107,10 +116,12 @@ class Worker:
         if not self._applied and not self._held:
             return
         with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
-            self._mark_applied(tx)
+            marked = self._mark_applied(tx)
             tx.db.run_many(
                 st.UNCLAIM_JOB, ({"id": job.id, "owner": self.worker_id} for job in self._held)
             )
+        self._forget(self._applied[:marked], (job.id for job in self._held))
+        del self._applied[:marked]
         self._held.clear()
 
     def recover_expired(self) -> int:
@@ -144,6 +155,7 @@ class Worker:
 
     def serve(self, stop: threading.Event) -> None:
         """Run jobs until `stop` is set; wait for the next due job (or a wake-up) when idle."""
+        self._stopping = stop
         wake = Wakeup(self.app)
         last_recovery = 0.0
         clock = time.monotonic
@@ -184,7 +196,7 @@ class Worker:
 
     def _claim(self) -> None:
         with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
-            self._mark_applied(tx)
+            marked = self._mark_applied(tx)
             d = tx.db.dialect
             now = d.time_in(tx.now())
             rows = _claimable(tx.db.all(st.SELECT_DUE_JOBS, {"now": now, "limit": self.batch}))
@@ -196,18 +208,30 @@ class Worker:
                     for row in rows
                 ),
             )
+        self._forget(self._applied[:marked])
+        del self._applied[:marked]
+        with self._leased_lock:
+            self._leased.update(row[0] for row in rows)
         for job_id, function, kind, args, attempts in rows:
             self._held.append(ClaimedJob(job_id, function, kind, d.json_out(args), attempts + 1))
 
-    def _mark_applied(self, tx: Transaction) -> None:
+    def _mark_applied(self, tx: Transaction) -> int:
+        """Mark the committed mutation jobs `success` in `tx`; returns how many, for the caller
+        to forget once `tx` has committed."""
         if not self._applied:
-            return
+            return 0
         params = _final_params("success", None, tx.now(), tx.db.dialect)
         tx.db.run_many(
             st.SETTLE_JOB,
             ({"id": job_id, "owner": self.worker_id, **params} for job_id in self._applied),
         )
-        self._applied = []
+        return len(self._applied)
+
+    def _forget(self, *job_ids: Iterable[str]) -> None:
+        """Stop renewing the leases of jobs this worker is done with."""
+        with self._leased_lock:
+            for ids in job_ids:
+                self._leased.difference_update(ids)
 
     def _run_mutations(self, jobs: list[ClaimedJob]) -> None:
         """Run held mutation jobs in one transaction, each in a savepoint of its own.
@@ -232,6 +256,8 @@ class Worker:
                 self._settle(job, _CONFLICT_RETRY, _describe(error))
             return
         self._applied.extend(applied)
+        done = set(applied)  # the others failed (settled in the run) or were no longer ours
+        self._forget(job.id for job, _ in runnable if job.id not in done)
 
     def _apply(self, tx: Transaction, runnable: list[tuple[ClaimedJob, FunctionDef]]) -> list[str]:
         """Apply each job in a savepoint; returns the ids of the jobs now applied."""
@@ -259,7 +285,7 @@ class Worker:
                 applied.append(job.id)  # its effects are committed: mark it success
                 continue
             except Exception as error:
-                if is_conflict(error):
+                if is_conflict(error) or is_disconnect(error):
                     raise
                 if savepoint.is_active:
                     savepoint.rollback()
@@ -297,6 +323,26 @@ class Worker:
         self._settle(job, None, None)
 
     def _settle(self, job: ClaimedJob, retry: Retry | None, error: str | None) -> None:
+        """Record a job's outcome. The database may be briefly unreachable (a restart): keep
+        trying while serving (a few times otherwise); a worker that gives up stops renewing the
+        job's lease, so it is recovered as if this worker had died."""
+        for attempt in itertools.count(1):
+            try:
+                self._settle_once(job, retry, error)
+                break
+            except Exception as failure:
+                transient = is_disconnect(failure) or is_conflict(failure)
+                serving = self._stopping is not None and not self._stopping.is_set()
+                if not transient or (not serving and attempt >= _SETTLE_ATTEMPTS):
+                    self._forget([job.id])
+                    raise
+                log.warning(
+                    "job %s (%s): cannot record its outcome yet: %s", job.id, job.function, failure
+                )
+                time.sleep(min(_SETTLE_MAX_DELAY, 0.05 * 2**attempt))
+        self._forget([job.id])
+
+    def _settle_once(self, job: ClaimedJob, retry: Retry | None, error: str | None) -> None:
         with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
             d = tx.db.dialect
             now = tx.now()
@@ -310,13 +356,26 @@ class Worker:
             if not settled:  # canceled while it ran: keep the job canceled, drop our lease
                 tx.db.run(st.RELEASE_LEASE, {"id": job.id, "owner": self.worker_id})
 
+    def renew_leases(self) -> int:
+        """Extend the leases of the jobs this worker holds; returns how many were extended."""
+        with self._leased_lock:
+            job_ids = sorted(self._leased)
+        if not job_ids:
+            return 0
+        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
+            expires = tx.db.dialect.time_in(tx.now() + self.lease)
+            return sum(
+                tx.db.run(
+                    st.RENEW_LEASE, {"id": job_id, "owner": self.worker_id, "expires": expires}
+                )
+                for job_id in job_ids
+            )
+
     def _renew_leases(self, stop: threading.Event) -> None:
         interval = self.lease.total_seconds() / 3
         while not stop.wait(interval):
             try:
-                with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
-                    expires = tx.db.dialect.time_in(tx.now() + self.lease)
-                    tx.db.run(st.RENEW_LEASES, {"owner": self.worker_id, "expires": expires})
+                self.renew_leases()
             except Exception as error:
                 if is_conflict(error):
                     log.warning("worker %s: lease renewal lost a race: %s", self.worker_id, error)

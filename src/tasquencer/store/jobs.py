@@ -113,19 +113,19 @@ CLAIM_JOB = Statement(
 )
 
 
-def _renew_leases(lock: bool) -> sa.Update:
-    mine = sa.select(jobs.c.id).where(
-        jobs.c.lease_owner == p("owner"), jobs.c.state == "in_progress"
+def _renew_lease(lock: bool) -> sa.Update:
+    held = sa.select(jobs.c.id).where(
+        jobs.c.id == p("id"), jobs.c.lease_owner == p("owner"), jobs.c.state == "in_progress"
     )
     if lock:
-        mine = mine.with_for_update(skip_locked=True)
-    return sa.update(jobs).where(jobs.c.id.in_(mine)).values(lease_expires_at=p("expires"))
+        held = held.with_for_update(skip_locked=True)
+    return sa.update(jobs).where(jobs.c.id.in_(held)).values(lease_expires_at=p("expires"))
 
 
 # Renewal never waits for a row: a job locked by another transaction of this worker is being
-# claimed or settled right now, and waiting for it could deadlock with that transaction's
-# other rows. It is renewed at the next tick if it still needs a lease.
-RENEW_LEASES = Statement({"sqlite": _renew_leases(False), "postgresql": _renew_leases(True)})
+# claimed or settled right now, and waiting for it while holding the rows renewed before could
+# deadlock with that transaction. It is renewed at the next tick if it still needs a lease.
+RENEW_LEASE = Statement({"sqlite": _renew_lease(False), "postgresql": _renew_lease(True)})
 # Gives back a claimed job this worker did not get to run (it is stopping).
 UNCLAIM_JOB = Statement(
     sa.update(jobs)
