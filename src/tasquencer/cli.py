@@ -142,7 +142,9 @@ def worker(
 
     if concurrency < 1:
         raise typer.BadParameter("concurrency must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The engine's own notes at INFO; libraries (Alembic's schema check, ...) only when it matters.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("tasquencer").setLevel(logging.INFO)
     loaded = _load_app(app)
     stop = threading.Event()
 
