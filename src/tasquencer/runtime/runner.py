@@ -69,13 +69,16 @@ def is_conflict(error: BaseException) -> bool:
 def is_disconnect(error: BaseException) -> bool:
     """Whether an error means the connection to the database was lost."""
     seen: BaseException | None = error
-    while seen is not None:
+    visited: set[int] = set()  # a hand-made chain could loop
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         if getattr(seen, "connection_invalidated", False):
             return True
         state = getattr(seen, "sqlstate", None) or ""
         if state in _DISCONNECT_STATES or state.startswith("08"):
             return True
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+        context = None if seen.__suppress_context__ else seen.__context__
+        seen = getattr(seen, "orig", None) or seen.__cause__ or context
     return False
 
 
