@@ -28,6 +28,7 @@ import argparse
 import json
 import random
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -42,21 +43,29 @@ from rich.table import Table
 
 import tasquencer as tq
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_vs_peers import pct
+
 SCHEDULE_BATCH = 500
 QUICK = {"n": 200, "m": 30, "spread": 1.0}
 DEFAULTS = {"n": 2000, "m": 200, "spread": 3.0}
-
-
-def pct(xs: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(xs)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def count_jobs(app: tq.App, state: str) -> int:
     with app.transaction(read_only=True) as tx:
         query = sa.text("SELECT count(*) FROM tasquencer_jobs WHERE state = :state")
         return int(tx.connection.execute(query, {"state": state}).scalar_one())
+
+
+def lateness_stats(ms: Sequence[float]) -> dict[str, Any]:
+    """How late timers ran (actual minus `run_at`, in ms); `early` counts runs before it."""
+    return {
+        "min_ms": round(min(ms), 3),
+        "p50_ms": round(pct(ms, 0.5), 3),
+        "p99_ms": round(pct(ms, 0.99), 3),
+        "max_ms": round(max(ms), 3),
+        "early": sum(1 for x in ms if x < 0),
+    }
 
 
 def wait_until(predicate: Any, timeout: float, what: str, poll: float = 0.01) -> None:
@@ -163,17 +172,12 @@ def measure_lateness(m: int, spread: float, folder: Path, poll: float) -> dict[s
             time.sleep(0.2)  # the worker is idle, waiting on its poll interval
             app.run_mutation(schedule, offsets=offsets)
             wait_until(lambda: len(lateness) == m, spread + 30, f"{m} timers", poll=0.05)
-        ms = [x * 1e3 for x in lateness]
         return {
             "measurement": "lateness",
             "m": m,
             "spread_s": spread,
             "poll_interval_s": poll,
-            "min_ms": round(min(ms), 3),
-            "p50_ms": round(pct(ms, 0.5), 3),
-            "p99_ms": round(pct(ms, 0.99), 3),
-            "max_ms": round(max(ms), 3),
-            "early": sum(1 for x in ms if x < 0),
+            **lateness_stats([x * 1e3 for x in lateness]),
         }
     finally:
         app.close()

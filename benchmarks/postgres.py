@@ -57,6 +57,7 @@ import tasquencer as tq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_vs_peers import EXPECTED_ITEMS, WORKLOADS, TqRun, _result, build_workflow, pct
+from jobs import lateness_stats, wait_until
 
 HERE = Path(__file__).resolve().parent
 TASQUENCER = Path(sys.executable).with_name("tasquencer")
@@ -287,14 +288,6 @@ class WorkerProcesses:
         return "\n".join(p.read_text(errors="replace")[-2000:] for p in self.folder.glob("*.log"))
 
 
-def wait_until(predicate: Any, timeout: float, what: str, poll: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(poll)
-
-
 def scalar(app: tq.App, query: str) -> Any:
     with app.engine.connect() as connection:
         return connection.exec_driver_sql(query).scalar_one()
@@ -513,11 +506,7 @@ def measure_lateness(
         "m": m,
         "spread_s": spread,
         "poll_s": poll,
-        "min_ms": round(min(late), 3),
-        "p50_ms": round(pct(late, 0.5), 3),
-        "p99_ms": round(pct(late, 0.99), 3),
-        "max_ms": round(max(late), 3),
-        "early": sum(1 for x in late if x < 0),
+        **lateness_stats(late),
     }
 
 

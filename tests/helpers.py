@@ -1,7 +1,9 @@
-"""Small builders for test workflows, and empty databases for tests that open apps themselves."""
+"""Small builders for test workflows, empty databases for tests that open apps themselves, and
+waiting for what other threads and processes do."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,3 +44,24 @@ def router_to(*targets: str, split: str = "xor") -> Callable[[Any], Any]:
 
 def is_postgres(url: str) -> bool:
     return sa.make_url(url).get_backend_name() == "postgresql"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005) -> Any:
+    """Poll `predicate` until it returns something truthy or `timeout` seconds pass; returns
+    its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
+    """`wait_for` that fails the test, naming `what`, when the time runs out."""
+    value = wait_for(predicate, timeout, interval)
+    assert value, f"timed out after {timeout:.0f}s waiting for {what}"
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import sys
 import textwrap
@@ -9,7 +10,6 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-import tasquencer as tq
 from tasquencer.cli import cli
 
 MODULE_IDS = itertools.count()
@@ -74,10 +74,6 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False, terminal_width=200)
 
 
-def loaded(module: str):
-    return sys.modules[module]
-
-
 def test_validate_lists_the_registered_workflows(write_app):
     module = write_app()
     result = invoke("validate", f"{module}:app")
@@ -121,7 +117,7 @@ def test_graph_of_an_unknown_workflow_is_a_usage_error(write_app):
 
 def test_inspect_shows_tasks_markings_and_work_items(write_app):
     module = write_app()
-    api = loaded_api(module)
+    api = importlib.import_module(module).api
     workflow_id = api.internal_initialize_root_workflow()
     assert api.get_workflow_task_states(workflow_id) == {"draft": "enabled", "check": "disabled"}
     target = {"path": ["review", "draft", "draft_item"], "parent_workflow_id": workflow_id}
@@ -143,7 +139,7 @@ def test_inspect_of_an_unknown_workflow_says_so_and_fails(write_app):
 
 def test_jobs_lists_and_prune_jobs_deletes_finished_jobs(write_app):
     module = write_app()
-    app = loaded_app(module)
+    app = importlib.import_module(module).app
     schedule = app.mutation(name="cli.schedule")(
         lambda ctx, delay: ctx.scheduler.run_after(delay, "cli.noop")
     )
@@ -166,7 +162,7 @@ def test_jobs_lists_and_prune_jobs_deletes_finished_jobs(write_app):
 @pytest.mark.parametrize("bad", ["soon", "-1d", "7w", "", "nan", "infd"])
 def test_prune_jobs_with_a_bad_duration_is_a_usage_error_and_prunes_nothing(write_app, bad):
     module = write_app()
-    app = loaded_app(module)
+    app = importlib.import_module(module).app
     done = app.run_mutation(
         app.mutation(name="cli.schedule_now")(lambda ctx: ctx.scheduler.run_after(0, "cli.noop"))
     )
@@ -182,17 +178,3 @@ def test_demo_runs_the_document_review_to_completion(tmp_path):
     assert result.exit_code == 0, result.output
     assert "published" in result.output
     assert "workflow is completed" in result.output
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def loaded_app(module: str) -> tq.App:
-    """The module's app, imported here exactly as the CLI imports it."""
-    __import__(module)
-    return loaded(module).app
-
-
-def loaded_api(module: str):
-    __import__(module)
-    return loaded(module).api

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,21 +27,12 @@ import tasquencer as tq
 from tasquencer.runtime.worker import Worker
 from tasquencer.store import database
 from tasquencer.store.tables import metadata
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.postgres_only
 
 ROOT = Path(__file__).resolve().parents[2]
 TASQUENCER = Path(sys.executable).with_name("tasquencer")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.005) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def version_rows(url: str) -> list[str]:

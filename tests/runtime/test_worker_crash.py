@@ -8,33 +8,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tasquencer.runtime.worker import WORKER_LOST
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TASQUENCER = Path(sys.executable).with_name("tasquencer")
 MODULE = "tests.runtime.crash_app"
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    value = predicate()
-    assert value, f"timed out after {timeout}s waiting for {what}"
-    return value
 
 
 class Workers:
@@ -152,18 +140,18 @@ def test_a_killed_worker_s_action_fails_as_worker_lost_and_no_mutation_is_lost(c
     module, workers = crash
     schedule_batch(module, 0, 20, action=module.hang, label="hang")
     first = workers.start()
-    wait_for(lambda: ("hang", 1) in [e[:2] for e in events(module)], 15, "the action to start")
+    wait_until(lambda: ("hang", 1) in [e[:2] for e in events(module)], 15, "the action to start")
     assert the_job(module, "crash.hang").state == "in_progress"
     kill(first)
 
     schedule_batch(module, 20, 10)  # scheduled while no worker runs
     second = workers.start()
-    wait_for(
+    wait_until(
         lambda: the_job(module, "crash.hang").state != "in_progress",
         10,
         "the lost action to be recovered",
     )
-    wait_for(
+    wait_until(
         lambda: not module.app.list_jobs(state="pending", function="crash.increment"),
         10,
         "the increments to run",
@@ -193,16 +181,16 @@ def test_a_killed_worker_s_retrying_action_is_retried_and_succeeds(crash):
     module, workers = crash
     schedule_batch(module, 0, 20, action=module.hang_then_succeed, label="retry")
     first = workers.start()
-    wait_for(lambda: ("retry", 1) in [e[:2] for e in events(module)], 15, "the action to start")
+    wait_until(lambda: ("retry", 1) in [e[:2] for e in events(module)], 15, "the action to start")
     kill(first)
 
     second = workers.start()
-    wait_for(
+    wait_until(
         lambda: the_job(module, "crash.hang_then_succeed").state == "success",
         10,
         "the retry to succeed",
     )
-    wait_for(
+    wait_until(
         lambda: not module.app.list_jobs(state="pending", function="crash.increment"),
         10,
         "the increments to run",

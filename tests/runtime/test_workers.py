@@ -24,20 +24,10 @@ import tasquencer as tq
 from tasquencer import Builder
 from tasquencer.runtime.worker import WORKER_LOST, Worker
 from tasquencer.store.tables import jobs
-from tests.helpers import auto_task
+from tests.helpers import auto_task, wait_for
 
 HOUR = 3600
 HELPER_IDS = itertools.count()  # unique names for helper mutations
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.005) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 class Notes:

@@ -23,7 +23,7 @@ from tests.stress.support import (
     URL_ENV,
     Processes,
     terminate,
-    wait_for,
+    wait_until,
 )
 
 MODULE = "tests.stress.jobs_app"
@@ -52,24 +52,24 @@ def test_a_worker_frozen_mid_mutation_past_its_lease(jobs_app, tmp_path):
     processes = Processes(tmp_path, {URL_ENV: app.url})
     try:
         first = worker(processes, "worker-1")
-        wait_for(lambda: activity(app, "query LIKE 'LISTEN%%'"), 30, "the first worker to listen")
+        wait_until(lambda: activity(app, "query LIKE 'LISTEN%%'"), 30, "the first worker to listen")
 
         @app.mutation(name="stress.test.plan")
         def plan(ctx: Any) -> str:
             return ctx.scheduler.run_after(0, jobs_app.slow_apply, key="k", seconds=1.5)
 
         job_id = app.run_mutation(plan)
-        wait_for(
+        wait_until(
             lambda: activity(app, "state = 'active' AND query LIKE '%%pg_sleep%%'"),
             10,
             "the first worker to be inside the mutation",
-            poll=0.01,
+            interval=0.01,
         )
         os.kill(first.pid, signal.SIGSTOP)  # frozen with its transaction open
         try:
             time.sleep(LEASE + 0.5)  # its lease expires: nothing renews it
             second = worker(processes, "worker-2")  # recovers the job, claims it, runs it ...
-            wait_for(
+            wait_until(
                 lambda: activity(app, "wait_event_type = 'Lock'"),
                 30,
                 "the second worker to wait on the first one's uncommitted job run",
