@@ -120,8 +120,8 @@ class Worker:
             tx.db.run_many(
                 st.UNCLAIM_JOB, ({"id": job.id, "owner": self.worker_id} for job in self._held)
             )
-        self._forget(self._applied[:marked], (job.id for job in self._held))
-        del self._applied[:marked]
+        self._marked(marked)
+        self._forget(job.id for job in self._held)
         self._held.clear()
 
     def recover_expired(self) -> int:
@@ -208,8 +208,7 @@ class Worker:
                     for row in rows
                 ),
             )
-        self._forget(self._applied[:marked])
-        del self._applied[:marked]
+        self._marked(marked)
         with self._leased_lock:
             self._leased.update(row[0] for row in rows)
         for job_id, function, kind, args, attempts in rows:
@@ -227,11 +226,15 @@ class Worker:
         )
         return len(self._applied)
 
-    def _forget(self, *job_ids: Iterable[str]) -> None:
+    def _marked(self, count: int) -> None:
+        """The first `count` applied jobs are now committed `success`: done with them."""
+        self._forget(self._applied[:count])
+        del self._applied[:count]
+
+    def _forget(self, job_ids: Iterable[str]) -> None:
         """Stop renewing the leases of jobs this worker is done with."""
         with self._leased_lock:
-            for ids in job_ids:
-                self._leased.difference_update(ids)
+            self._leased.difference_update(job_ids)
 
     def _run_mutations(self, jobs: list[ClaimedJob]) -> None:
         """Run held mutation jobs in one transaction, each in a savepoint of its own.
