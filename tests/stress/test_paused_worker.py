@@ -18,13 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.stress.support import (
-    TASQUENCER,
-    URL_ENV,
-    Processes,
-    terminate,
-    wait_until,
-)
+from tests.helpers import wait_until
+from tests.stress.support import TASQUENCER, URL_ENV, Processes, terminate
 
 MODULE = "tests.stress.jobs_app"
 LEASE = 2.0
