@@ -7,13 +7,17 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from tasquencer.errors import TasquencerError
+
+if TYPE_CHECKING:
+    from tasquencer.app import App
+    from tasquencer.records import WorkflowStructure
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_cli = typer.Typer(no_args_is_help=True, help="The engine's database schema.")
@@ -66,9 +70,12 @@ def validate(app: Annotated[str, typer.Argument(help="The app, as module:attribu
     table.add_column("version")
     table.add_column("tasks", justify="right")
     table.add_column("status")
-    for (name, version), compiled in sorted(loaded._versions.items()):
-        count = sum(len(w.tasks) for w in compiled.workflows.values())
-        table.add_row(name, version, str(count), "deprecated" if compiled.deprecated else "active")
+    for name, versions in sorted(loaded.workflows.items()):
+        for version in versions.version_names:
+            compiled = versions.version(version)
+            count = sum(len(w.tasks) for w in compiled.workflows.values())
+            status = "deprecated" if compiled.deprecated else "active"
+            table.add_row(name, version, str(count), status)
     console.print(table)
 
 
@@ -79,16 +86,14 @@ def graph(
     fmt: Annotated[str, typer.Option("--format", help="mermaid or dot.")] = "mermaid",
 ) -> None:
     """Print a workflow definition as a Mermaid or DOT graph."""
-    from tasquencer.engine.definitions import describe_structure
-
     module, _, workflow = target.rpartition(":")
     if not module or not workflow:
         raise typer.BadParameter("expected module:app:workflow", param_hint="TARGET")
     loaded = _load_app(module)
-    versions = loaded._workflows.get(workflow)
+    versions = loaded.workflows.get(workflow)
     if versions is None:
         raise typer.BadParameter(f"{module} has no workflow {workflow!r}", param_hint="TARGET")
-    structure = describe_structure(versions.api(version).version.root)
+    structure = versions.api(version).get_workflow_structure()
     print(_mermaid(structure) if fmt == "mermaid" else _dot(structure))
 
 
@@ -99,11 +104,8 @@ def inspect(
 ) -> None:
     """Show an instance: state, tasks with generations, markings, work items, children."""
     loaded = _load_app(app)
-    from tasquencer.api import reads
-
     try:
-        with loaded.transaction(read_only=True) as tx:
-            snapshot = reads.snapshot(tx, workflow_id)
+        snapshot = loaded.api_of(workflow_id).get_workflow_snapshot(workflow_id)
     except TasquencerError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
@@ -136,9 +138,6 @@ def worker(
     """Run the app's due jobs until interrupted (SIGINT/SIGTERM finish the job in hand)."""
     import logging
     import signal
-    import threading
-
-    from tasquencer.runtime.worker import Worker
 
     if concurrency < 1:
         raise typer.BadParameter("concurrency must be at least 1")
@@ -146,22 +145,16 @@ def worker(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("tasquencer").setLevel(logging.INFO)
     loaded = _load_app(app)
-    stop = threading.Event()
+    workers = loaded.start_worker(concurrency=concurrency, poll_interval=poll, lease_seconds=lease)
 
     def request_stop(*_: object) -> None:
-        stop.set()
-        loaded._job_signal.set()
+        workers.request_stop()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    workers = [Worker(loaded, poll_interval=poll, lease_seconds=lease) for _ in range(concurrency)]
-    threads = [threading.Thread(target=w.serve, args=(stop,)) for w in workers]
-    for thread in threads:
-        thread.start()
     console.print(f"{concurrency} worker(s) running jobs of {app}; Ctrl-C to stop")
-    while any(t.is_alive() for t in threads):
-        for thread in threads:
-            thread.join(0.5)
+    while workers.is_alive():
+        workers.join(0.5)
     loaded.close()
 
 
@@ -225,8 +218,8 @@ def _duration(text: str) -> float:
     return seconds
 
 
-def _load_app(spec: str) -> Any:
-    from tasquencer.runtime.app import App
+def _load_app(spec: str) -> App:
+    from tasquencer.app import App
 
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
@@ -245,7 +238,7 @@ def _load_app(spec: str) -> Any:
     return loaded
 
 
-def _mermaid(structure: dict[str, Any]) -> str:
+def _mermaid(structure: WorkflowStructure) -> str:
     lines = ["flowchart LR"]
     for condition in structure["conditions"]:
         lines.append(f"  {condition['name']}(({condition['name']}))")
@@ -256,7 +249,7 @@ def _mermaid(structure: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _dot(structure: dict[str, Any]) -> str:
+def _dot(structure: WorkflowStructure) -> str:
     lines = [f'digraph "{structure["name"]}" {{', "  rankdir=LR;"]
     for condition in structure["conditions"]:
         lines.append(f'  "{condition["name"]}" [shape=circle];')

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tasquencer.runtime.app import App
+from tasquencer.app import App
 from tasquencer.runtime.clock import FakeClock
 from tasquencer.runtime.ids import IdGenerator
 

@@ -16,16 +16,16 @@ CHARGE = "external_api.charge_card"
 FLAKY = "5555 5555 5555 4444"
 
 
-def place(api, card):
+def place(app, api, card):
     workflow_id = api.initialize_root_workflow({"card": card, "amount_cents": 1999})
     (item,) = api.list_work_items(workflow_id, task_name="charge")
-    (job,) = [j for j in api.app.list_jobs(function=CHARGE) if j.args["work_item_id"] == item.id]
+    (job,) = [j for j in app.list_jobs(function=CHARGE) if j.args["work_item_id"] == item.id]
     return workflow_id, item, job
 
 
 def test_a_captured_payment_ships_the_order(app):
     api = external_api.build(app)
-    workflow_id, item, job = place(api, OK_CARD)
+    workflow_id, item, job = place(app, api, OK_CARD)
 
     assert app.run_due_jobs() == 1
 
@@ -45,7 +45,7 @@ def test_a_captured_payment_ships_the_order(app):
 def test_a_declined_card_fails_the_work_item_and_the_workflow_compensates(app):
     gateway = FakeGateway()
     api = external_api.build(app, gateway=gateway)
-    workflow_id, item, job = place(api, DECLINED_CARD)
+    workflow_id, item, job = place(app, api, DECLINED_CARD)
 
     assert app.run_due_jobs() == 1
 
@@ -70,7 +70,7 @@ def test_a_timeout_is_retried_with_backoff_until_the_gateway_answers(app):
     retry = tq.Retry(attempts=4, initial_delay=10.0, max_delay=60.0)
     gateway = FakeGateway(timeouts={FLAKY: 2})
     api = external_api.build(app, gateway=gateway, retry=retry)
-    workflow_id, item, job = place(api, FLAKY)
+    workflow_id, item, job = place(app, api, FLAKY)
 
     assert app.run_due_jobs() == 1  # attempt 1: timeout
     job = app.get_job(job.id)
@@ -104,7 +104,7 @@ def test_when_the_retries_run_out_the_last_attempt_fails_the_work_item(app):
     retry = tq.Retry(attempts=3, initial_delay=1.0, max_delay=4.0)
     gateway = FakeGateway(timeouts={FLAKY: 99})
     api = external_api.build(app, gateway=gateway, retry=retry)
-    workflow_id, item, job = place(api, FLAKY)
+    workflow_id, item, job = place(app, api, FLAKY)
 
     for _ in range(3):
         app.run_due_jobs()
@@ -121,7 +121,7 @@ def test_when_the_retries_run_out_the_last_attempt_fails_the_work_item(app):
 
 def test_only_internal_callers_settle_a_payment(app):
     api = external_api.build(app)
-    _, item, _ = place(api, OK_CARD)
+    _, item, _ = place(app, api, OK_CARD)
     with pytest.raises(tq.NotInternalMutationError):
         api.complete_work_item(item.id, {"charge_id": "forged"})
     assert api.get_work_item_state(item.id) == "started"

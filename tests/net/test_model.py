@@ -85,7 +85,7 @@ def test_a_task_without_region_has_an_empty_one() -> None:
 
 
 def test_each_net_has_its_own_cache() -> None:
-    assert build(LINE)._cache is not build(LINE)._cache
+    assert build(LINE).cache is not build(LINE).cache
 
 
 @pytest.mark.parametrize(

@@ -435,7 +435,7 @@ def test_a_worker_records_an_action_s_outcome_after_losing_its_connection(app):
         return ctx.scheduler.run_after(0, cut)
 
     job_id = app.run_mutation(plan)
-    worker = Worker(app, worker_id="cut-worker")
+    worker = Worker(app.runtime, worker_id="cut-worker")
     try:
         assert worker.run_next()
     finally:

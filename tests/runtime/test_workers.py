@@ -964,7 +964,7 @@ class Hang:
 
     def claim_and_die(self, lease: float, worker_id: str) -> None:
         self.started.clear()
-        worker = Worker(self.app, worker_id=worker_id, lease_seconds=lease)
+        worker = Worker(self.app.runtime, worker_id=worker_id, lease_seconds=lease)
         thread = threading.Thread(target=worker.run_next, daemon=True)
         thread.start()
         self.threads.append(thread)
@@ -1088,7 +1088,7 @@ def test_a_serving_worker_renews_the_lease_of_a_long_action(real_app):
 def test_a_worker_renews_the_leases_of_the_jobs_it_holds_and_no_others(app):
     """A job the database says this worker holds, but the worker does not know of (a claim
     whose commit reply never arrived), is not renewed: its lease runs out and it is recovered."""
-    worker = Worker(app, worker_id="w1", lease_seconds=30)
+    worker = Worker(app.runtime, worker_id="w1", lease_seconds=30)
     renewed: list[int] = []
 
     @app.action(name="lease.probe")

@@ -1,43 +1,39 @@
-"""Read queries over the engine's tables; each returns records of `api.records`."""
+"""Read queries over the engine's tables; each returns records of `tasquencer.records`.
+
+Ids are resolved by the engine (`engine.lookup`), as for commands: an API reads only the
+instances of its own workflow.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 
-from tasquencer.api.records import (
+from tasquencer.engine import lookup
+from tasquencer.engine.definitions import CompiledVersion
+from tasquencer.engine.instances import WorkflowInstance
+from tasquencer.records import (
     ChildWorkflow,
     TaskSnapshot,
     WorkflowRecord,
     WorkflowSnapshot,
+    WorkflowState,
     WorkItem,
-)
-from tasquencer.engine.definitions import CompiledVersion, WorkflowDef
-from tasquencer.errors import (
-    StructuralIntegrityError,
-    WorkflowNotFoundError,
-    WorkItemNotFoundError,
+    WorkItemState,
 )
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.store.tables import conditions, tasks, work_items, workflows
 
 
-def workflow_state(tx: Transaction, workflow_id: str) -> str:
-    return _workflow_row(tx, workflow_id).state  # type: ignore[no-any-return]
+def workflow_state(tx: Transaction, workflow_name: str, workflow_id: str) -> WorkflowState:
+    return _workflow(tx, workflow_name, workflow_id).row.state  # type: ignore[return-value]
 
 
-def work_item_state(tx: Transaction, work_item_id: str) -> str:
-    state = tx.connection.execute(
-        sa.select(work_items.c.state).where(work_items.c.id == work_item_id)
-    ).scalar()
-    if state is None:
-        raise WorkItemNotFoundError(f"there is no work item {work_item_id!r}")
-    return state  # type: ignore[no-any-return]
+def work_item_state(tx: Transaction, workflow_name: str, work_item_id: str) -> WorkItemState:
+    return lookup.work_item(tx.execution, workflow_name, work_item_id).row.state  # type: ignore[return-value]
 
 
-def task_states(tx: Transaction, workflow_id: str) -> dict[str, str]:
-    definition = _definition(tx, workflow_id)
+def task_states(tx: Transaction, workflow_name: str, workflow_id: str) -> dict[str, str]:
+    definition = _workflow(tx, workflow_name, workflow_id).definition
     rows: dict[str, str] = {
         name: state
         for name, state in tx.connection.execute(
@@ -47,9 +43,9 @@ def task_states(tx: Transaction, workflow_id: str) -> dict[str, str]:
     return {name: rows[name] for name in definition.net.tasks}
 
 
-def snapshot(tx: Transaction, workflow_id: str) -> WorkflowSnapshot:
-    row = _workflow_row(tx, workflow_id)
-    definition = _definition(tx, workflow_id)
+def snapshot(tx: Transaction, workflow_name: str, workflow_id: str) -> WorkflowSnapshot:
+    workflow = _workflow(tx, workflow_name, workflow_id)
+    row, definition = workflow.row, workflow.definition
     task_rows = {
         r.name: r
         for r in tx.connection.execute(
@@ -70,51 +66,34 @@ def snapshot(tx: Transaction, workflow_id: str) -> WorkflowSnapshot:
         id=row.id,
         name=row.name,
         version_name=row.version_name,
-        state=row.state,
+        state=row.state,  # type: ignore[arg-type]
         execution_mode=row.execution_mode,
         tasks={
             name: TaskSnapshot(task_rows[name].state, task_rows[name].generation)
             for name in definition.net.tasks
         },
         conditions={name: markings[name] for name in definition.net.conditions},
-        work_items=list_work_items(tx, workflow_id),
-        child_workflows=list_child_workflows(tx, workflow_id, None),
+        work_items=_work_items(tx, workflow_id, None, None),
+        child_workflows=_child_workflows(tx, workflow_id, None),
     )
 
 
 def list_work_items(
-    tx: Transaction, workflow_id: str, task_name: str | None = None, state: str | None = None
+    tx: Transaction,
+    workflow_name: str,
+    workflow_id: str,
+    task_name: str | None = None,
+    state: str | None = None,
 ) -> list[WorkItem]:
-    _workflow_row(tx, workflow_id)
-    query = sa.select(
-        work_items.c.id,
-        work_items.c.name,
-        work_items.c.state,
-        work_items.c.task_name,
-        work_items.c.task_generation,
-        work_items.c.workflow_id,
-    ).where(work_items.c.workflow_id == workflow_id)
-    if task_name is not None:
-        query = query.where(work_items.c.task_name == task_name)
-    if state is not None:
-        query = query.where(work_items.c.state == state)
-    return [WorkItem(*r) for r in tx.connection.execute(query.order_by(work_items.c.id))]
+    _workflow(tx, workflow_name, workflow_id)
+    return _work_items(tx, workflow_id, task_name, state)
 
 
 def list_child_workflows(
-    tx: Transaction, workflow_id: str, task_name: str | None
+    tx: Transaction, workflow_name: str, workflow_id: str, task_name: str | None
 ) -> list[ChildWorkflow]:
-    _workflow_row(tx, workflow_id)
-    query = sa.select(
-        workflows.c.id,
-        workflows.c.name,
-        workflows.c.state,
-        workflows.c.parent_task_generation,
-        workflows.c.parent_task_name,
-    ).where(workflows.c.parent_workflow_id == workflow_id)
-    if task_name is not None:
-        query = query.where(workflows.c.parent_task_name == task_name)
-    return [ChildWorkflow(*r) for r in tx.connection.execute(query.order_by(workflows.c.id))]
+    _workflow(tx, workflow_name, workflow_id)
+    return _child_workflows(tx, workflow_id, task_name)
 
 
 def list_workflows(
@@ -138,28 +117,38 @@ def list_workflows(
     return [WorkflowRecord(*r) for r in tx.connection.execute(query.order_by(workflows.c.id))]
 
 
-def _workflow_row(tx: Transaction, workflow_id: str) -> sa.Row[Any]:
-    row = tx.connection.execute(
-        sa.select(
-            workflows.c.id,
-            workflows.c.name,
-            workflows.c.version_name,
-            workflows.c.path,
-            workflows.c.state,
-            workflows.c.execution_mode,
-        ).where(workflows.c.id == workflow_id)
-    ).first()
-    if row is None:
-        raise WorkflowNotFoundError(f"there is no workflow {workflow_id!r}")
-    return row
+def _work_items(
+    tx: Transaction, workflow_id: str, task_name: str | None, state: str | None
+) -> list[WorkItem]:
+    query = sa.select(
+        work_items.c.id,
+        work_items.c.name,
+        work_items.c.state,
+        work_items.c.task_name,
+        work_items.c.task_generation,
+        work_items.c.workflow_id,
+    ).where(work_items.c.workflow_id == workflow_id)
+    if task_name is not None:
+        query = query.where(work_items.c.task_name == task_name)
+    if state is not None:
+        query = query.where(work_items.c.state == state)
+    return [WorkItem(*r) for r in tx.connection.execute(query.order_by(work_items.c.id))]
 
 
-def _definition(tx: Transaction, workflow_id: str) -> WorkflowDef:
-    row = _workflow_row(tx, workflow_id)
-    compiled = tx.app.compiled_version(row.path[0], row.version_name)
-    definition = compiled.workflow_at(tuple(row.path))
-    if definition is None:
-        raise StructuralIntegrityError(
-            f"workflow {workflow_id} has path {row.path}, which its version does not define"
-        )
-    return definition
+def _child_workflows(
+    tx: Transaction, workflow_id: str, task_name: str | None
+) -> list[ChildWorkflow]:
+    query = sa.select(
+        workflows.c.id,
+        workflows.c.name,
+        workflows.c.state,
+        workflows.c.parent_task_generation,
+        workflows.c.parent_task_name,
+    ).where(workflows.c.parent_workflow_id == workflow_id)
+    if task_name is not None:
+        query = query.where(workflows.c.parent_task_name == task_name)
+    return [ChildWorkflow(*r) for r in tx.connection.execute(query.order_by(workflows.c.id))]
+
+
+def _workflow(tx: Transaction, workflow_name: str, workflow_id: str) -> WorkflowInstance:
+    return lookup.workflow(tx.execution, workflow_name, workflow_id)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-Activity = Callable[[Any], None]
+# How activities are kept once their types have been checked at the builder.
+Activity = Callable[[Any], object]
 
 WORKFLOW_ACTIVITIES = ("on_initialized", "on_started", "on_completed", "on_failed", "on_canceled")
 WORK_ITEM_ACTIVITIES = (
@@ -37,7 +38,7 @@ class Activities:
 
     callbacks: Mapping[str, Activity] = field(default_factory=lambda: MappingProxyType({}))
 
-    def merged(self, allowed: tuple[str, ...], given: Mapping[str, Activity | None]) -> Activities:
+    def merged(self, allowed: tuple[str, ...], given: Mapping[str, object]) -> Activities:
         """A copy with the given callbacks set (later calls override earlier ones)."""
         updated = dict(self.callbacks)
         for name, callback in given.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypeVar
 
 from tasquencer.builder.actions import WorkItemActionsBuilder
 from tasquencer.builder.activities import (
@@ -14,16 +14,39 @@ from tasquencer.builder.activities import (
     TASK_ACTIVITIES,
     WORK_ITEM_ACTIVITIES,
     Activities,
-    Activity,
 )
-from tasquencer.net.model import JOIN_TYPES, SPLIT_TYPES, JoinType, SplitType
+from tasquencer.contexts import (
+    ChildWorkflowStateChangedContext,
+    CompositePolicyContext,
+    CompositeTaskActivityContext,
+    DummyTaskActivityContext,
+    DynamicChildWorkflowStateChangedContext,
+    DynamicCompositePolicyContext,
+    DynamicCompositeTaskActivityContext,
+    PolicyDecision,
+    TaskActivityContext,
+    TaskPolicyContext,
+    WorkItemActivityContext,
+    WorkItemStateChangedContext,
+)
 
 if TYPE_CHECKING:
     from tasquencer.builder.workflow import WorkflowBuilder
 
-Policy = Callable[[Any], str]
+JoinType = Literal["and", "xor", "or"]
+SplitType = Literal["and", "xor", "or"]
+JOIN_TYPES: tuple[JoinType, ...] = ("and", "xor", "or")
+SPLIT_TYPES: tuple[SplitType, ...] = ("and", "xor", "or")
 TaskKind = Literal["task", "composite", "dynamic_composite", "dummy"]
 DEFAULT_STATS_SHARDS = 8
+
+Ctx = TypeVar("Ctx")
+PolicyCtx = TypeVar("PolicyCtx")
+ChangedCtx = TypeVar("ChangedCtx")
+# A callback `(ctx) -> None`; what it returns is ignored.
+On = Callable[[Ctx], object] | None
+# How policies are kept once their types have been checked at the builder.
+Policy = Callable[[Any], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +64,12 @@ class WorkItemBuilder:
     def with_activities(
         self,
         *,
-        on_initialized: Activity | None = None,
-        on_started: Activity | None = None,
-        on_completed: Activity | None = None,
-        on_failed: Activity | None = None,
-        on_canceled: Activity | None = None,
-        on_reset: Activity | None = None,
+        on_initialized: On[WorkItemActivityContext] = None,
+        on_started: On[WorkItemActivityContext] = None,
+        on_completed: On[WorkItemActivityContext] = None,
+        on_failed: On[WorkItemActivityContext] = None,
+        on_canceled: On[WorkItemActivityContext] = None,
+        on_reset: On[WorkItemActivityContext] = None,
     ) -> WorkItemBuilder:
         given = dict(
             on_initialized=on_initialized,
@@ -84,11 +107,13 @@ class _TaskBuilderBase:
 
 
 @dataclass(frozen=True, slots=True)
-class _PolicyTaskBuilder(_TaskBuilderBase):
+class _PolicyTaskBuilder(_TaskBuilderBase, Generic[PolicyCtx]):
     policy: Policy | None = None
     stats_shards: int = DEFAULT_STATS_SHARDS
 
-    def with_policy(self, policy: Policy) -> Self:
+    def with_policy(self, policy: Callable[[PolicyCtx], PolicyDecision]) -> Self:
+        """Decide, after a child's state changes, whether the task continues, completes or
+        fails (`tq.default_task_policy` / `tq.default_composite_policy` are the defaults)."""
         if not callable(policy):
             raise TypeError("a policy is a callable `(ctx) -> 'continue' | 'complete' | 'fail'`")
         return replace(self, policy=policy)
@@ -100,7 +125,7 @@ class _PolicyTaskBuilder(_TaskBuilderBase):
 
 
 @dataclass(frozen=True, slots=True)
-class TaskBuilder(_PolicyTaskBuilder):
+class TaskBuilder(_PolicyTaskBuilder[TaskPolicyContext]):
     """A task whose work is done by work items of one type."""
 
     work_item: WorkItemBuilder | None = None
@@ -109,13 +134,13 @@ class TaskBuilder(_PolicyTaskBuilder):
     def with_activities(
         self,
         *,
-        on_enabled: Activity | None = None,
-        on_started: Activity | None = None,
-        on_completed: Activity | None = None,
-        on_failed: Activity | None = None,
-        on_canceled: Activity | None = None,
-        on_disabled: Activity | None = None,
-        on_work_item_state_changed: Activity | None = None,
+        on_enabled: On[TaskActivityContext] = None,
+        on_started: On[TaskActivityContext] = None,
+        on_completed: On[TaskActivityContext] = None,
+        on_failed: On[TaskActivityContext] = None,
+        on_canceled: On[TaskActivityContext] = None,
+        on_disabled: On[TaskActivityContext] = None,
+        on_work_item_state_changed: On[WorkItemStateChangedContext] = None,
     ) -> TaskBuilder:
         given = dict(
             on_enabled=on_enabled,
@@ -130,19 +155,19 @@ class TaskBuilder(_PolicyTaskBuilder):
 
 
 @dataclass(frozen=True, slots=True)
-class _ChildWorkflowTaskBuilder(_PolicyTaskBuilder):
+class _ChildWorkflowTaskBuilder(_PolicyTaskBuilder[PolicyCtx], Generic[PolicyCtx, Ctx, ChangedCtx]):
     """What composite and dynamic composite tasks share: child workflows, and their activity."""
 
     def with_activities(
         self,
         *,
-        on_enabled: Activity | None = None,
-        on_started: Activity | None = None,
-        on_completed: Activity | None = None,
-        on_failed: Activity | None = None,
-        on_canceled: Activity | None = None,
-        on_disabled: Activity | None = None,
-        on_workflow_state_changed: Activity | None = None,
+        on_enabled: On[Ctx] = None,
+        on_started: On[Ctx] = None,
+        on_completed: On[Ctx] = None,
+        on_failed: On[Ctx] = None,
+        on_canceled: On[Ctx] = None,
+        on_disabled: On[Ctx] = None,
+        on_workflow_state_changed: On[ChangedCtx] = None,
     ) -> Self:
         given = dict(
             on_enabled=on_enabled,
@@ -157,7 +182,11 @@ class _ChildWorkflowTaskBuilder(_PolicyTaskBuilder):
 
 
 @dataclass(frozen=True, slots=True)
-class CompositeTaskBuilder(_ChildWorkflowTaskBuilder):
+class CompositeTaskBuilder(
+    _ChildWorkflowTaskBuilder[
+        CompositePolicyContext, CompositeTaskActivityContext, ChildWorkflowStateChangedContext
+    ]
+):
     """A task whose work is done by child workflows of one definition."""
 
     workflow: WorkflowBuilder | None = None
@@ -165,7 +194,13 @@ class CompositeTaskBuilder(_ChildWorkflowTaskBuilder):
 
 
 @dataclass(frozen=True, slots=True)
-class DynamicCompositeTaskBuilder(_ChildWorkflowTaskBuilder):
+class DynamicCompositeTaskBuilder(
+    _ChildWorkflowTaskBuilder[
+        DynamicCompositePolicyContext,
+        DynamicCompositeTaskActivityContext,
+        DynamicChildWorkflowStateChangedContext,
+    ]
+):
     """A task whose work is done by child workflows chosen at run time among several definitions."""
 
     workflows: tuple[WorkflowBuilder, ...] = ()
@@ -181,12 +216,12 @@ class DummyTaskBuilder(_TaskBuilderBase):
     def with_activities(
         self,
         *,
-        on_enabled: Activity | None = None,
-        on_started: Activity | None = None,
-        on_completed: Activity | None = None,
-        on_failed: Activity | None = None,
-        on_canceled: Activity | None = None,
-        on_disabled: Activity | None = None,
+        on_enabled: On[DummyTaskActivityContext] = None,
+        on_started: On[DummyTaskActivityContext] = None,
+        on_completed: On[DummyTaskActivityContext] = None,
+        on_failed: On[DummyTaskActivityContext] = None,
+        on_canceled: On[DummyTaskActivityContext] = None,
+        on_disabled: On[DummyTaskActivityContext] = None,
     ) -> DummyTaskBuilder:
         given = dict(
             on_enabled=on_enabled,

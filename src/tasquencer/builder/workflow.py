@@ -7,16 +7,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from tasquencer.builder.actions import WorkflowActionsBuilder
-from tasquencer.builder.activities import WORKFLOW_ACTIVITIES, Activities, Activity
+from tasquencer.builder.activities import WORKFLOW_ACTIVITIES, Activities
 from tasquencer.builder.elements import (
     AnyTaskBuilder,
     CompositeTaskBuilder,
     DummyTaskBuilder,
     DynamicCompositeTaskBuilder,
+    On,
     TaskBuilder,
 )
+from tasquencer.contexts import Router, WorkflowActivityContext
 
-Router = Callable[[Any], Any]
+# How routers are kept once their types have been checked at the builder.
+StoredRouter = Callable[[Any], object]
 ConditionRole = Literal["start", "end", "plain"]
 NodeKind = Literal["task", "condition"]
 
@@ -34,7 +37,7 @@ class FlowDecl:
     source: str
     source_kind: NodeKind
     targets: tuple[tuple[NodeKind, str], ...]
-    router: Router | None = None
+    router: StoredRouter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ class TaskFlowBuilder:
 
     def __init__(self) -> None:
         self.targets: list[tuple[NodeKind, str]] = []
-        self.router: Router | None = None
+        self.router: StoredRouter | None = None
 
     def task(self, name: str) -> TaskFlowBuilder:
         self.targets.append(("task", _name(name, "task")))
@@ -167,11 +170,11 @@ class WorkflowBuilder:
     def with_activities(
         self,
         *,
-        on_initialized: Activity | None = None,
-        on_started: Activity | None = None,
-        on_completed: Activity | None = None,
-        on_failed: Activity | None = None,
-        on_canceled: Activity | None = None,
+        on_initialized: On[WorkflowActivityContext] = None,
+        on_started: On[WorkflowActivityContext] = None,
+        on_completed: On[WorkflowActivityContext] = None,
+        on_failed: On[WorkflowActivityContext] = None,
+        on_canceled: On[WorkflowActivityContext] = None,
     ) -> WorkflowBuilder:
         given = dict(
             on_initialized=on_initialized,

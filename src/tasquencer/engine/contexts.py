@@ -1,17 +1,30 @@
-"""The `ctx` objects handed to activities, actions, policies and routers.
+"""The engine's implementations of the contexts of `tasquencer.contexts`.
 
-All share the transaction's services (`ctx.db`, `ctx.scheduler`, `ctx.now()`), `is_internal`,
+All share the transaction's services (`ctx.db`, `ctx.scheduler`, `ctx.now()`), the caller,
 `execution_mode` and `register_scheduled`, which ties a job to the element's lifecycle where
-that lifecycle allows it (SEMANTICS.md §10, §17.10).
+that lifecycle allows it and refuses it where the element is being torn down.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
+
+from tasquencer.contexts import (
+    Caller,
+    ExecutionMode,
+    ParentTask,
+    ParentWorkflow,
+    Path,
+    Scheduler,
+    TaskStats,
+    Transition,
+    User,
+    WorkflowInfo,
+)
 from tasquencer.errors import (
     RegisterScheduledNotAllowedError,
     TasquencerError,
@@ -19,50 +32,36 @@ from tasquencer.errors import (
 )
 
 if TYPE_CHECKING:
-    from tasquencer.engine.execution import Execution, ExecutionMode
+    from tasquencer.engine.execution import Execution, Services
     from tasquencer.engine.routing import RouteBuilder
 
-Path = tuple[str, ...]
 
+class BoundContext:
+    """What every context inside a transaction is: it knows the transaction's services, so an
+    API call given `ctx=ctx` runs in the same transaction."""
 
-@dataclass(frozen=True, slots=True)
-class WorkflowInfo:
-    id: str
-    name: str
+    __slots__ = ("caller", "services")
 
+    def __init__(self, services: Services, caller: Caller) -> None:
+        self.services = services
+        self.caller = caller
 
-@dataclass(frozen=True, slots=True)
-class TaskInfo:
-    name: str
-    generation: int
-    path: Path
+    @property
+    def db(self) -> Session:
+        """The SQLAlchemy `Session` of the running transaction."""
+        return self.services.session
 
+    @property
+    def is_internal(self) -> bool:
+        return self.caller.is_internal
 
-@dataclass(frozen=True, slots=True)
-class ParentInfo:
-    """`ctx.parent`: the workflow an element lives in and, for work items and child
-    workflows, the task that owns it."""
+    @property
+    def user(self) -> User | None:
+        return self.caller.user
 
-    workflow: WorkflowInfo
-    task: TaskInfo | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TaskStats:
-    """Counts of one task generation's children (work items or child workflows) by state."""
-
-    total: int
-    initialized: int
-    started: int
-    completed: int
-    failed: int
-    canceled: int
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    prev_state: str
-    next_state: str
+    def now(self) -> datetime:
+        """The app clock's time (timezone-aware UTC)."""
+        return self.services.now()
 
 
 class ScheduleScope:
@@ -89,55 +88,47 @@ class ScheduleScope:
         return self._key()
 
 
-class Context:
-    """What every context offers."""
+class _ElementContext(BoundContext):
+    """What the callbacks of workflow elements share."""
 
-    __slots__ = ("_ex", "_scope", "is_internal")
+    __slots__ = ("_ex", "_scope")
 
-    def __init__(self, ex: Execution, is_internal: bool, scope: ScheduleScope) -> None:
+    def __init__(self, ex: Execution, caller: Caller, scope: ScheduleScope) -> None:
+        super().__init__(ex.services, caller)
         self._ex = ex
-        self.is_internal = is_internal
         self._scope = scope
 
     @property
-    def db(self) -> Any:
-        """The SQLAlchemy `Session` of the running transaction."""
-        return self._ex.services.session
-
-    @property
-    def scheduler(self) -> Any:
-        return self._ex.services.scheduler
+    def scheduler(self) -> Scheduler:
+        return self.services.scheduler
 
     @property
     def execution_mode(self) -> ExecutionMode:
         return self._ex.execution_mode
 
-    def now(self) -> datetime:
-        """The app clock's time (timezone-aware UTC)."""
-        return self._ex.now()
-
     def register_scheduled(self, job_id: str) -> str:
         """Tie a job to this element: it is canceled when the element is torn down."""
         if not isinstance(job_id, str):
             raise TypeError(f"register_scheduled expects a job id (str), got {job_id!r}")
-        self._ex.services.jobs.register(self._scope.key(), job_id)
+        self.services.jobs.register(self._scope.key(), job_id)
         return job_id
 
 
-class WorkflowContext(Context):
-    """Workflow activities: `ctx.workflow.id/name`, `ctx.parent` (None for a root)."""
+# --- workflows -------------------------------------------------------------------------------
 
+
+class WorkflowActivityCtx(_ElementContext):
     __slots__ = ("parent", "workflow")
 
     def __init__(
         self,
         ex: Execution,
-        is_internal: bool,
+        caller: Caller,
         scope: ScheduleScope,
-        workflow: Any,
-        parent: ParentInfo | None,
+        workflow: WorkflowInfo,
+        parent: ParentTask | None,
     ) -> None:
-        super().__init__(ex, is_internal, scope)
+        super().__init__(ex, caller, scope)
         self.workflow = workflow
         self.parent = parent
 
@@ -160,6 +151,22 @@ class WorkflowInitializer:
         return self._create()
 
 
+class WorkflowInitializeCtx(_ElementContext):
+    __slots__ = ("parent", "workflow")
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        workflow: WorkflowInitializer,
+        parent: ParentTask | None,
+    ) -> None:
+        super().__init__(ex, caller, scope)
+        self.workflow = workflow
+        self.parent = parent
+
+
 class WorkflowCanceler:
     """`ctx.workflow` in a workflow's cancel action."""
 
@@ -173,6 +180,25 @@ class WorkflowCanceler:
     def cancel(self) -> None:
         """Mark the workflow canceled now (idempotent); teardown follows the action."""
         self._cancel()
+
+
+class WorkflowCancelCtx(_ElementContext):
+    __slots__ = ("parent", "workflow")
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        workflow: WorkflowCanceler,
+        parent: ParentTask | None,
+    ) -> None:
+        super().__init__(ex, caller, scope)
+        self.workflow = workflow
+        self.parent = parent
+
+
+# --- tasks -----------------------------------------------------------------------------------
 
 
 class TaskHandle:
@@ -226,6 +252,9 @@ class _Children:
         return _change(self.change).next_state
 
 
+Initialize = Callable[[object], str]
+
+
 class TaskWorkItems(_Children):
     """`ctx.work_item` in a task's activities, policy and router."""
 
@@ -236,7 +265,7 @@ class TaskWorkItems(_Children):
         name: str,
         path: Path,
         all_ids: Callable[[], list[str]],
-        initialize: Callable[[Any], str],
+        initialize: Initialize,
         change: StateChange | None = None,
     ) -> None:
         super().__init__(all_ids, change)
@@ -244,7 +273,7 @@ class TaskWorkItems(_Children):
         self.path = path
         self._initialize = initialize
 
-    def initialize(self, payload: Any = None) -> str:
+    def initialize(self, payload: object = None) -> str:
         """Create a work item in this task generation; its auto-triggers run after the
         activity returns."""
         return self._initialize(payload)
@@ -263,7 +292,7 @@ class ChildWorkflows(_Children):
         name: str,
         path: Path,
         all_ids: Callable[[], list[str]],
-        initialize: Callable[[Any], str],
+        initialize: Initialize,
         change: StateChange | None = None,
     ) -> None:
         super().__init__(all_ids, change)
@@ -271,7 +300,7 @@ class ChildWorkflows(_Children):
         self.path = path
         self._initialize = initialize
 
-    def initialize(self, payload: Any = None) -> str:
+    def initialize(self, payload: object = None) -> str:
         """Create and initialize a child workflow in this task generation."""
         return self._initialize(payload)
 
@@ -315,7 +344,7 @@ class Initializers(Mapping[str, Callable[..., str]]):
 class DynamicChildWorkflows(_Children):
     """`ctx.workflow` in a dynamic composite task's activities."""
 
-    __slots__ = ("initialize", "name", "names", "paths")
+    __slots__ = ("_name", "initialize", "names", "paths")
 
     def __init__(
         self,
@@ -329,79 +358,151 @@ class DynamicChildWorkflows(_Children):
         self.paths = paths
         self.names = {name: name for name in paths}
         self.initialize = Initializers(initializers)
-        self.name = child_name
+        self._name = child_name
+
+    @property
+    def name(self) -> str:
+        """The name of the child workflow that changed (state-changed activities only)."""
+        if self._name is None:
+            raise AttributeError("only the state-changed activity reports a child workflow")
+        return self._name
 
     def get_all_workflow_ids(self) -> list[str]:
         return self._all_ids()
 
 
-class TaskContext(Context):
-    """Task activities. `ctx.work_item` (task) or `ctx.workflow` (composite) is set by kind."""
-
-    __slots__ = ("parent", "task", "work_item", "workflow")
+class TaskCtx(_ElementContext):
+    __slots__ = ("parent", "task")
 
     def __init__(
         self,
         ex: Execution,
-        is_internal: bool,
+        caller: Caller,
         scope: ScheduleScope,
-        parent: ParentInfo,
+        parent: ParentWorkflow,
         task: TaskHandle,
-        work_item: TaskWorkItems | None = None,
-        workflow: ChildWorkflows | DynamicChildWorkflows | None = None,
     ) -> None:
-        super().__init__(ex, is_internal, scope)
+        super().__init__(ex, caller, scope)
         self.parent = parent
         self.task = task
+
+
+class TaskActivityCtx(TaskCtx):
+    __slots__ = ("work_item",)
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        parent: ParentWorkflow,
+        task: TaskHandle,
+        work_item: TaskWorkItems,
+    ) -> None:
+        super().__init__(ex, caller, scope, parent, task)
         self.work_item = work_item
+
+
+class CompositeActivityCtx(TaskCtx):
+    __slots__ = ("workflow",)
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        parent: ParentWorkflow,
+        task: TaskHandle,
+        workflow: ChildWorkflows,
+    ) -> None:
+        super().__init__(ex, caller, scope, parent, task)
         self.workflow = workflow
 
 
-class PolicyContext(TaskContext):
-    """A task's completion policy: `ctx.transition`, `ctx.task.get_stats()`, ..."""
-
-    __slots__ = ("transition", "workflows")
+class DynamicCompositeActivityCtx(TaskCtx):
+    __slots__ = ("workflow",)
 
     def __init__(
         self,
         ex: Execution,
-        is_internal: bool,
-        parent: ParentInfo,
+        caller: Caller,
+        scope: ScheduleScope,
+        parent: ParentWorkflow,
+        task: TaskHandle,
+        workflow: DynamicChildWorkflows,
+    ) -> None:
+        super().__init__(ex, caller, scope, parent, task)
+        self.workflow = workflow
+
+
+class DummyActivityCtx(TaskCtx):
+    __slots__ = ()
+
+
+class _Decision(TaskCtx):
+    """Policies and routers: they see a generation's children but create none."""
+
+    __slots__ = ("work_item", "workflow", "workflows")
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        where: str,
+        parent: ParentWorkflow,
+        task: TaskHandle,
+        work_item: TaskWorkItems | None = None,
+        workflow: ChildWorkflows | None = None,
+        workflows: list[ChildWorkflows] | None = None,
+    ) -> None:
+        super().__init__(ex, caller, ScheduleScope.refused(where), parent, task)
+        self.work_item = work_item
+        self.workflow = workflow
+        self.workflows = workflows
+
+
+class PolicyCtx(_Decision):
+    """A task's completion policy: `ctx.transition`, `ctx.task.get_stats()`, ..."""
+
+    __slots__ = ("transition",)
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        parent: ParentWorkflow,
         task: TaskHandle,
         transition: Transition,
         work_item: TaskWorkItems | None = None,
         workflow: ChildWorkflows | None = None,
         workflows: list[ChildWorkflows] | None = None,
     ) -> None:
-        super().__init__(
-            ex, is_internal, ScheduleScope.refused("a policy"), parent, task, work_item, workflow
-        )
+        super().__init__(ex, caller, "a policy", parent, task, work_item, workflow, workflows)
         self.transition = transition
-        self.workflows = workflows
 
 
-class RouterContext(TaskContext):
+class RouterCtx(_Decision):
     """A task's router: build the result with `ctx.route.to_task(name)` /
     `ctx.route.to_condition(name)`."""
 
-    __slots__ = ("route", "workflows")
+    __slots__ = ("route",)
 
     def __init__(
         self,
         ex: Execution,
-        is_internal: bool,
-        parent: ParentInfo,
+        caller: Caller,
+        parent: ParentWorkflow,
         task: TaskHandle,
         route: RouteBuilder,
         work_item: TaskWorkItems | None = None,
         workflow: ChildWorkflows | None = None,
         workflows: list[ChildWorkflows] | None = None,
     ) -> None:
-        super().__init__(
-            ex, is_internal, ScheduleScope.refused("a router"), parent, task, work_item, workflow
-        )
+        super().__init__(ex, caller, "a router", parent, task, work_item, workflow, workflows)
         self.route = route
-        self.workflows = workflows
+
+
+# --- work items ------------------------------------------------------------------------------
 
 
 class AutoTrigger:
@@ -411,9 +512,9 @@ class AutoTrigger:
 
     def __init__(self) -> None:
         self.action: str | None = None
-        self.payload: Any = None
+        self.payload: object = None
 
-    def request(self, action: str, payload: Any, work_item_id: str) -> None:
+    def request(self, action: str, payload: object, work_item_id: str) -> None:
         if self.action is not None:
             raise WorkItemAutoTriggerAlreadySetError(
                 f"work item {work_item_id}: this activity already requested "
@@ -436,21 +537,21 @@ class WorkItemHandle:
         self._trigger = trigger
         self._allowed = allowed
 
-    def start(self, payload: Any = None) -> None:
+    def start(self, payload: object = None) -> None:
         """Start this work item once `on_initialized` returns."""
         self._request("start", payload)
 
-    def complete(self, payload: Any = None) -> None:
+    def complete(self, payload: object = None) -> None:
         """Complete this work item once `on_started` returns."""
         self._request("complete", payload)
 
-    def fail(self, payload: Any = None) -> None:
+    def fail(self, payload: object = None) -> None:
         self._request("fail", payload)
 
-    def cancel(self, payload: Any = None) -> None:
+    def cancel(self, payload: object = None) -> None:
         self._request("cancel", payload)
 
-    def _request(self, action: str, payload: Any) -> None:
+    def _request(self, action: str, payload: object) -> None:
         if self._trigger is None or action not in self._allowed:
             where = "on_initialized" if action == "start" else "on_started"
             raise TasquencerError(
@@ -460,20 +561,18 @@ class WorkItemHandle:
         self._trigger.request(action, payload, self.id)
 
 
-class WorkItemContext(Context):
-    """Work item activities: `ctx.work_item`, `ctx.parent.workflow`, `ctx.parent.task`."""
-
+class WorkItemActivityCtx(_ElementContext):
     __slots__ = ("parent", "work_item")
 
     def __init__(
         self,
         ex: Execution,
-        is_internal: bool,
+        caller: Caller,
         scope: ScheduleScope,
-        parent: ParentInfo,
+        parent: ParentTask,
         work_item: WorkItemHandle,
     ) -> None:
-        super().__init__(ex, is_internal, scope)
+        super().__init__(ex, caller, scope)
         self.parent = parent
         self.work_item = work_item
 
@@ -497,13 +596,47 @@ class WorkItemActor:
             return self._perform()
         return self._work_item_id
 
-    def __getattr__(self, name: str) -> Callable[[], str]:
-        if name == self.action:
-            return self._perform
-        raise AttributeError(
-            f"ctx.work_item.{name} is not available in the {self.action} action of work item "
-            f"{self.name!r}; it offers ctx.work_item.{self.action}()"
-        )
+    def initialize(self) -> str:
+        return self._run("initialize")
+
+    def start(self) -> str:
+        return self._run("start")
+
+    def complete(self) -> str:
+        return self._run("complete")
+
+    def fail(self) -> str:
+        return self._run("fail")
+
+    def cancel(self) -> str:
+        return self._run("cancel")
+
+    def reset(self) -> str:
+        return self._run("reset")
+
+    def _run(self, name: str) -> str:
+        if name != self.action:
+            raise AttributeError(
+                f"ctx.work_item.{name} is not available in the {self.action} action of work "
+                f"item {self.name!r}; it offers ctx.work_item.{self.action}()"
+            )
+        return self._perform()
+
+
+class WorkItemActionCtx(_ElementContext):
+    __slots__ = ("parent", "work_item")
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        parent: ParentTask,
+        work_item: WorkItemActor,
+    ) -> None:
+        super().__init__(ex, caller, scope)
+        self.parent = parent
+        self.work_item = work_item
 
 
 def _change(change: StateChange | None) -> StateChange:

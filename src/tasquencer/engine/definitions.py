@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tasquencer.builder.activities import Activities
 from tasquencer.builder.elements import (
     AnyTaskBuilder,
     CompositeTaskBuilder,
     DynamicCompositeTaskBuilder,
+    Policy,
     TaskBuilder,
     TaskKind,
+    WorkItemBuilder,
 )
-from tasquencer.builder.workflow import WorkflowBuilder
+from tasquencer.builder.workflow import StoredRouter, WorkflowBuilder
 from tasquencer.engine.payloads import ActionDef
 from tasquencer.errors import (
     DuplicateElementError,
@@ -25,6 +25,13 @@ from tasquencer.errors import (
     WorkflowMultipleStartConditionsError,
 )
 from tasquencer.net.model import Net, Region, TaskShape
+from tasquencer.records import (
+    ConditionStructure,
+    FlowStructure,
+    RegionStructure,
+    TaskStructure,
+    WorkflowStructure,
+)
 
 Path = tuple[str, ...]
 
@@ -32,7 +39,7 @@ Path = tuple[str, ...]
 class WorkItemDef:
     __slots__ = ("actions", "activities", "description", "name", "path", "task")
 
-    def __init__(self, task: TaskDef, builder: Any) -> None:
+    def __init__(self, task: TaskDef, builder: WorkItemBuilder) -> None:
         self.task = task
         self.name: str = builder.name
         self.path: Path = (*task.path, self.name)
@@ -71,9 +78,9 @@ class TaskDef:
         self.split = builder.split
         self.description = builder.description
         self.activities: Activities = builder.activities
-        self.policy = getattr(builder, "policy", None)
+        self.policy: Policy | None = getattr(builder, "policy", None)
         self.stats_shards: int = getattr(builder, "stats_shards", 1)
-        self.router: Any = None
+        self.router: StoredRouter | None = None
         self.work_item: WorkItemDef | None = None
         self.children: dict[str, WorkflowDef] = {}
 
@@ -235,7 +242,7 @@ def _check_source(wf: WorkflowDef, source: str, kind: str, conditions: set[str])
         )
 
 
-def _attach_router(wf: WorkflowDef, task_name: str, router: Any) -> None:
+def _attach_router(wf: WorkflowDef, task_name: str, router: StoredRouter) -> None:
     task = wf.tasks[task_name]
     if task.split == "and":
         raise InvalidFlowError(
@@ -262,36 +269,39 @@ def _require_routers(wf: WorkflowDef, sources: set[str]) -> None:
             )
 
 
-def describe_structure(wf: WorkflowDef) -> dict[str, Any]:
+def describe_structure(wf: WorkflowDef) -> WorkflowStructure:
     """The static graph of a workflow, for UIs (`get_workflow_structure`)."""
     net = wf.net
-    implicit = {c for c in net.conditions if c not in {d.name for d in wf.builder.conditions}}
+    declared = {d.name for d in wf.builder.conditions}
+    conditions: list[ConditionStructure] = [
+        {
+            "name": c,
+            "is_start": c == net.start,
+            "is_end": c == net.end,
+            "is_implicit": c not in declared,
+        }
+        for c in net.conditions
+    ]
+    flows: list[FlowStructure] = [
+        *(FlowStructure(source=c, target=t) for c in net.conditions for t in net.consumers[c]),
+        *(FlowStructure(source=t, target=c) for t in net.tasks for c in net.postsets[t]),
+    ]
+    regions: dict[str, RegionStructure] = {
+        owner: {"tasks": list(r.tasks), "conditions": list(r.conditions)}
+        for owner, r in net.regions.items()
+    }
     return {
         "name": wf.name,
         "description": wf.description,
         "tasks": [_describe_task(t) for t in wf.tasks.values()],
-        "conditions": [
-            {
-                "name": c,
-                "is_start": c == net.start,
-                "is_end": c == net.end,
-                "is_implicit": c in implicit,
-            }
-            for c in net.conditions
-        ],
-        "flows": [
-            *({"source": c, "target": t} for c in net.conditions for t in net.consumers[c]),
-            *({"source": t, "target": c} for t in net.tasks for c in net.postsets[t]),
-        ],
-        "cancellation_regions": {
-            owner: {"tasks": list(r.tasks), "conditions": list(r.conditions)}
-            for owner, r in net.regions.items()
-        },
+        "conditions": conditions,
+        "flows": flows,
+        "cancellation_regions": regions,
     }
 
 
-def _describe_task(task: TaskDef) -> dict[str, Any]:
-    described: dict[str, Any] = {
+def _describe_task(task: TaskDef) -> TaskStructure:
+    described: TaskStructure = {
         "name": task.name,
         "kind": task.kind,
         "join_type": task.join,

@@ -28,7 +28,7 @@ class ActionDef:
     def is_default(self) -> bool:
         return self.callback is None
 
-    def parse(self, payload: Any) -> Any:
+    def parse(self, payload: object) -> object:
         """The validated payload; raises `PayloadValidationError` naming the bad fields."""
         if self.schema is Any:
             return payload

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
-from typing import Any
 
-from tasquencer.engine.contexts import PolicyContext, TaskStats
+from tasquencer.contexts import PolicyContext, PolicyResult, TaskStats
 from tasquencer.errors import InvalidPolicyResultError
-
-
-class PolicyResult(StrEnum):
-    CONTINUE = "continue"
-    COMPLETE = "complete"
-    FAIL = "fail"
-
 
 _RESULTS = {r.value: r for r in PolicyResult}
 
@@ -44,7 +35,7 @@ def decide_by_default(
     return PolicyResult.CONTINUE
 
 
-def checked_result(task: str, result: Any) -> PolicyResult:
+def checked_result(task: str, result: object) -> PolicyResult:
     found = _RESULTS.get(result) if isinstance(result, str) else None
     if found is None:
         raise InvalidPolicyResultError(

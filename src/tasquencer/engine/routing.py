@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
+from tasquencer.contexts import Route
 from tasquencer.engine.definitions import implicit_condition
 from tasquencer.errors import TaskInvalidRouteError
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A route to one outgoing condition (a task reached directly goes through `A__to__B`)."""
-
-    condition: str
-    label: str
 
 
 class RouteBuilder:
@@ -33,9 +24,9 @@ class RouteBuilder:
         return Route(name, f"condition {name!r}")
 
 
-def routed_conditions(task: str, split: str, result: Any) -> list[str]:
+def routed_conditions(task: str, split: str, result: object) -> list[str]:
     """The condition names a router chose; raises `TaskInvalidRouteError` for a wrong shape."""
-    routes: Sequence[Any]
+    routes: Sequence[object]
     if isinstance(result, Route):
         routes = [result]
     elif isinstance(result, list | tuple):
@@ -52,4 +43,4 @@ def routed_conditions(task: str, split: str, result: Any) -> list[str]:
                 f"the router of task {task!r} returned {route!r} among its routes; build routes "
                 "with ctx.route.to_task(name) / ctx.route.to_condition(name)"
             )
-    return [route.condition for route in routes]
+    return [route.condition for route in routes if isinstance(route, Route)]

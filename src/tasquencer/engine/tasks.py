@@ -2,33 +2,34 @@
 
 After every step that changes a workflow's marking (a start, a completion with its region) the
 workflow is swept: each task that is not started is enabled if its join holds and it is not
-enabled, disabled if it is enabled and its join no longer holds (SEMANTICS.md §17.3).
+enabled, disabled if it is enabled and its join no longer holds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol, TypeVar
 
+from tasquencer.contexts import Caller, PolicyResult, TaskStats, Transition
 from tasquencer.engine import auto_triggers, work_items, workflows
 from tasquencer.engine.contexts import (
     ChildWorkflows,
+    CompositeActivityCtx,
+    DummyActivityCtx,
     DynamicChildWorkflows,
-    ParentInfo,
-    PolicyContext,
-    RouterContext,
+    DynamicCompositeActivityCtx,
+    PolicyCtx,
+    RouterCtx,
     ScheduleScope,
     StateChange,
-    TaskContext,
+    TaskActivityCtx,
+    TaskCtx,
     TaskHandle,
-    TaskStats,
     TaskWorkItems,
-    Transition,
-    WorkflowInfo,
 )
-from tasquencer.engine.definitions import TaskDef, WorkflowDef
-from tasquencer.engine.execution import Execution
-from tasquencer.engine.policies import PolicyResult, checked_result, decide_by_default
+from tasquencer.engine.definitions import WorkflowDef
+from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItemInstance
+from tasquencer.engine.policies import checked_result, decide_by_default
 from tasquencer.engine.routing import RouteBuilder, routed_conditions
 from tasquencer.engine.transitions import (
     FINAL_STATES,
@@ -41,7 +42,7 @@ from tasquencer.engine.transitions import (
 )
 from tasquencer.errors import TaskInvalidStateError, TasquencerError
 from tasquencer.net.firing import consumed_conditions, join_holds, produced_conditions
-from tasquencer.store.rows import TaskRow, WorkflowRow, WorkItemRow
+from tasquencer.store.rows import TaskRow
 
 ACTIVE_STATES = ("enabled", "started")
 _OPEN = ("initialized", "started")
@@ -50,155 +51,163 @@ _OPEN = ("initialized", "started")
 # --- the sweep -------------------------------------------------------------------------------
 
 
-def sweep(ex: Execution, wf: WorkflowRow, internal: bool) -> None:
+def sweep(wf: WorkflowInstance, caller: Caller) -> None:
     """Bring every task that is not started in line with the marking, in definition order.
 
     Only tasks next to a condition that changed, tasks that changed state, and OR-joins (which
     look at the whole net) can be out of line, so only those are examined.
     """
+    ex = wf.ex
     candidates = ex.take_sweep_candidates(wf.id)
-    if wf.state in FINAL_STATES or wf.id in ex.closing:
+    if _closed(wf):
         return
-    net = ex.definition(wf).net
-    tasks = ex.uow.tasks(wf.id)
-    marking = ex.uow.marking(wf.id)
+    net = wf.definition.net
+    rows = ex.uow.tasks(wf.id)
+    marking = wf.marking()
     for name in net.tasks:
-        if name not in candidates and net.joins[name] != "or":
+        or_join = net.joins[name] == "or"
+        if name not in candidates and not or_join:
             continue
-        task = tasks[name]
-        if task.state == "started":
+        state = rows[name].state
+        if state == "started":
             continue
-        started = _started(tasks) if net.joins[name] == "or" else ()
+        started = _started(rows) if or_join else ()
         if join_holds(net, name, marking, started):
-            if task.state != "enabled":
-                enable(ex, wf, task, internal)
-        elif task.state == "enabled":
-            disable(ex, wf, task, internal)
-        if wf.state in FINAL_STATES or wf.id in ex.closing:
+            if state != "enabled":
+                enable(wf.task(name), caller)
+        elif state == "enabled":
+            disable(wf.task(name), caller)
+        if _closed(wf):
             return
 
 
-def _started(tasks: dict[str, TaskRow]) -> frozenset[str]:
-    return frozenset(name for name, task in tasks.items() if task.state == "started")
+def _closed(wf: WorkflowInstance) -> bool:
+    return wf.row.state in FINAL_STATES or wf.row.id in wf.ex.closing
+
+
+def _started(rows: dict[str, TaskRow]) -> frozenset[str]:
+    return frozenset(name for name, row in rows.items() if row.state == "started")
 
 
 # --- transitions -----------------------------------------------------------------------------
 
 
-def enable(ex: Execution, wf: WorkflowRow, task: TaskRow, internal: bool) -> None:
-    open_task_generation(ex, task)
-    tdef = ex.task_definition(wf, task)
-    _run_activity(ex, wf, task, tdef, "on_enabled", internal, active=True)
-    if tdef.kind == "dummy" and task.state == "enabled":
-        ensure_started(ex, wf, task, internal)
-        complete(ex, wf, task, internal)
+def enable(task: TaskInstance, caller: Caller) -> None:
+    open_task_generation(task)
+    _run_activity(task, "on_enabled", caller, active=True)
+    if task.definition.kind == "dummy" and task.row.state == "enabled":
+        ensure_started(task, caller)
+        complete(task, caller)
 
 
-def disable(ex: Execution, wf: WorkflowRow, task: TaskRow, internal: bool) -> None:
-    set_task_state(ex, task, "disabled")
-    _end_generation(ex, wf, task, "on_disabled", internal)
+def disable(task: TaskInstance, caller: Caller) -> None:
+    set_task_state(task, "disabled")
+    _end_generation(task, "on_disabled", caller)
 
 
-def cancel(ex: Execution, wf: WorkflowRow, task: TaskRow, internal: bool) -> None:
+def cancel(task: TaskInstance, caller: Caller) -> None:
     """Cancel an enabled or started task (cancellation region, workflow shutdown)."""
-    set_task_state(ex, task, "canceled")
-    _end_generation(ex, wf, task, "on_canceled", internal)
+    set_task_state(task, "canceled")
+    _end_generation(task, "on_canceled", caller)
 
 
-def fail(ex: Execution, wf: WorkflowRow, task: TaskRow, internal: bool) -> None:
-    if task.state != "started":
+def fail(task: TaskInstance, caller: Caller) -> None:
+    if task.row.state != "started":
         return
-    set_task_state(ex, task, "failed")
-    _end_generation(ex, wf, task, "on_failed", internal)
+    set_task_state(task, "failed")
+    _end_generation(task, "on_failed", caller)
 
 
-def ensure_started(ex: Execution, wf: WorkflowRow, task: TaskRow, internal: bool) -> None:
+def ensure_started(task: TaskInstance, caller: Caller) -> None:
     """Start an enabled task (idempotent): its first child starts, or it is a dummy task."""
-    if task.state == "started":
+    row = task.row
+    if row.state == "started":
         return
-    if task.state != "enabled":
+    wf = task.workflow
+    if row.state != "enabled":
         raise TaskInvalidStateError(
-            f"{task.name!r} of workflow {wf.id}", task.state, ACTIVE_STATES, "cannot start it"
+            f"{row.name!r} of workflow {wf.id}", row.state, ACTIVE_STATES, "cannot start it"
         )
-    workflows.ensure_started(ex, wf, internal)
-    if task.state != "enabled":
+    workflows.ensure_started(wf, caller)
+    if row.state != "enabled":
         return  # starting the workflow (and its parent composite) tore this task down
-    set_task_state(ex, task, "started")
-    net = ex.definition(wf).net
-    for condition in consumed_conditions(net, task.name, ex.uow.marking(wf.id)):
-        add_tokens(ex, wf, condition, -1)
-    sweep(ex, wf, internal)
-    if task.state != "started":
+    set_task_state(task, "started")
+    for condition in consumed_conditions(wf.definition.net, row.name, wf.marking()):
+        add_tokens(wf, condition, -1)
+    sweep(wf, caller)
+    if row.state != "started":
         return
-    tdef = ex.task_definition(wf, task)
-    _run_activity(ex, wf, task, tdef, "on_started", internal, active=True)
-    if tdef.kind != "dummy" and task.state == "started":
-        evaluate_policy(ex, wf, task, tdef, Transition("started", "completed"), internal)
+    _run_activity(task, "on_started", caller, active=True)
+    if task.definition.kind != "dummy" and row.state == "started":
+        evaluate_policy(task, Transition("started", "completed"), caller)
 
 
-def complete(ex: Execution, wf: WorkflowRow, task: TaskRow, internal: bool) -> None:
-    """Complete a started task once: teardown, region, tokens, then the sweep (§17.1)."""
-    if task.state != "started":
+def complete(task: TaskInstance, caller: Caller) -> None:
+    """Complete a started task once: teardown, region, tokens, then the sweep."""
+    if task.row.state != "started":
         return
-    set_task_state(ex, task, "completed")
-    tdef = ex.task_definition(wf, task)
-    _end_generation(ex, wf, task, "on_completed", internal)
-    _cancel_region_and_produce(ex, wf, task, tdef, internal)
-    net = tdef.workflow.net
-    if ex.uow.marking(wf.id)[net.end] > 0 and wf.state == "started":
-        workflows.complete(ex, wf, internal)
+    set_task_state(task, "completed")
+    _end_generation(task, "on_completed", caller)
+    _cancel_region_and_produce(task, caller)
+    wf = task.workflow
+    if wf.marking()[wf.definition.net.end] > 0 and wf.row.state == "started":
+        workflows.complete(wf, caller)
     else:
-        sweep(ex, wf, internal)
+        sweep(wf, caller)
 
 
-def _cancel_region_and_produce(
-    ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef, internal: bool
-) -> None:
-    net = tdef.workflow.net
+def _cancel_region_and_produce(task: TaskInstance, caller: Caller) -> None:
+    wf = task.workflow
+    net = wf.definition.net
     region = net.region(task.name)
-    tasks = ex.uow.tasks(wf.id)
     for member in region.tasks:
-        if tasks[member].state in ACTIVE_STATES:
-            cancel(ex, wf, tasks[member], internal)
+        target = wf.task(member)
+        if target.row.state in ACTIVE_STATES:
+            cancel(target, caller)
     for condition in region.conditions:
-        clear_condition(ex, wf, condition)
-    routed = None if tdef.split == "and" else _route(ex, wf, task, tdef, internal)
+        clear_condition(wf, condition)
+    routed = None if task.definition.split == "and" else _route(task, caller)
     for condition in produced_conditions(net, task.name, routed):
-        add_tokens(ex, wf, condition, 1)
+        add_tokens(wf, condition, 1)
 
 
-def _end_generation(
-    ex: Execution, wf: WorkflowRow, task: TaskRow, activity: str, internal: bool
-) -> None:
+def _end_generation(task: TaskInstance, activity: str, caller: Caller) -> None:
     """What every end of a generation does: children torn down, jobs canceled, activity."""
-    tdef = ex.task_definition(wf, task)
-    _tear_down_children(ex, wf, task, tdef, internal)
-    cancel_task_jobs(ex, wf, task)
-    _run_activity(ex, wf, task, tdef, activity, internal, active=False)
+    _tear_down_children(task, caller)
+    cancel_task_jobs(task)
+    _run_activity(task, activity, caller, active=False)
 
 
-def _tear_down_children(
-    ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef, internal: bool
-) -> None:
-    if tdef.kind == "dummy":
+def _tear_down_children(task: TaskInstance, caller: Caller) -> None:
+    kind = task.definition.kind
+    if kind == "dummy":
         return
-    generation = task.generation
-    stats = ex.uow.stats(wf.id, task.name, generation)
+    ex = task.ex
+    wf_id, name, generation = task.workflow.id, task.name, task.row.generation
+    stats = ex.uow.stats(wf_id, name, generation)
     if stats[1] + stats[2] == 0:
         return
-    if tdef.kind == "task":
-        items = ex.uow.generation_work_items(wf.id, task.name, generation)
-        for item in _initialized_then_started(items):
+    if kind == "task":
+        for item in _initialized_then_started(
+            ex.uow.generation_work_items(wf_id, name, generation)
+        ):
             if item.state in _OPEN:
-                work_items.cancel(ex, item, None, internal=internal, teardown=True)
+                work_items.cancel(ex.work_item_of(item), None, caller, teardown=True)
     else:
-        children = ex.uow.generation_children(wf.id, task.name, generation)
-        for child in _initialized_then_started(children):
+        for child in _initialized_then_started(ex.uow.generation_children(wf_id, name, generation)):
             if child.state in _OPEN:
-                workflows.cancel(ex, child, None, internal=internal, teardown=True)
+                workflows.cancel(ex.instance_of(child), None, caller, teardown=True)
 
 
-def _initialized_then_started(rows: list[Any]) -> list[Any]:
+class _Child(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+C = TypeVar("C", bound=_Child)
+
+
+def _initialized_then_started(rows: list[C]) -> list[C]:
     return [r for r in rows if r.state == "initialized"] + [r for r in rows if r.state == "started"]
 
 
@@ -206,232 +215,203 @@ def _initialized_then_started(rows: list[Any]) -> list[Any]:
 
 
 def work_item_state_changed(
-    ex: Execution,
-    wf: WorkflowRow,
-    task: TaskRow,
-    item: WorkItemRow,
+    task: TaskInstance,
+    item: WorkItemInstance,
     prev: str,
     next: str,
     *,
     call_policy: bool,
     teardown: bool,
-    internal: bool,
+    caller: Caller,
 ) -> None:
-    tdef = ex.task_definition(wf, task)
-    current = task.generation == item.task_generation and task.state in ACTIVE_STATES
+    row = task.row
+    current = row.generation == item.row.task_generation and row.state in ACTIVE_STATES
     _run_activity(
-        ex,
-        wf,
         task,
-        tdef,
         "on_work_item_state_changed",
-        internal,
+        caller,
         active=current and not teardown,
         change=StateChange(item.id, prev, next),
     )
-    if call_policy and next in FINAL_STATES and current and task.state == "started":
-        evaluate_policy(ex, wf, task, tdef, Transition(prev, next), internal)
+    if call_policy and next in FINAL_STATES and current and row.state == "started":
+        evaluate_policy(task, Transition(prev, next), caller)
 
 
 def workflow_state_changed(
-    ex: Execution,
-    wf: WorkflowRow,
-    task: TaskRow,
-    child: WorkflowRow,
+    task: TaskInstance,
+    child: WorkflowInstance,
     prev: str,
     next: str,
     *,
     call_policy: bool,
     teardown: bool,
-    internal: bool,
+    caller: Caller,
 ) -> None:
-    tdef = ex.task_definition(wf, task)
-    generation = child.parent_task_generation or 0
-    count_child_transition(ex, task, generation, tdef.stats_shards, child.id, prev, next)
-    current = task.generation == generation and task.state in ACTIVE_STATES
+    row = task.row
+    generation = child.row.parent_task_generation or 0
+    count_child_transition(task, generation, child.id, prev, next)
+    current = row.generation == generation and row.state in ACTIVE_STATES
     _run_activity(
-        ex,
-        wf,
         task,
-        tdef,
         "on_workflow_state_changed",
-        internal,
+        caller,
         active=current and not teardown,
         change=StateChange(child.id, prev, next),
         child_name=child.name,
     )
-    if call_policy and next in FINAL_STATES and current and task.state == "started":
-        evaluate_policy(ex, wf, task, tdef, Transition(prev, next), internal)
+    if call_policy and next in FINAL_STATES and current and row.state == "started":
+        evaluate_policy(task, Transition(prev, next), caller)
 
 
 # --- policies and routers --------------------------------------------------------------------
 
 
-def evaluate_policy(
-    ex: Execution,
-    wf: WorkflowRow,
-    task: TaskRow,
-    tdef: TaskDef,
-    transition: Transition,
-    internal: bool,
-) -> None:
+def evaluate_policy(task: TaskInstance, transition: Transition, caller: Caller) -> None:
+    tdef = task.definition
     if tdef.policy is None:  # the default policy needs no context
-        stats = _handle(ex, wf, task, tdef).get_stats
-        result = decide_by_default(transition.next_state, stats, composite=tdef.kind != "task")
-    else:
-        ctx = PolicyContext(
-            ex,
-            internal,
-            _parent(wf),
-            _handle(ex, wf, task, tdef),
-            transition,
-            **_child_views(ex, wf, task, tdef),
+        result = decide_by_default(
+            transition.next_state, _stats_of(task), composite=tdef.kind != "task"
         )
+    else:
+        ctx = PolicyCtx(task.ex, caller, task.parent(), _handle(task), transition, *_views(task))
         result = checked_result(task.name, tdef.policy(ctx))
     if result is PolicyResult.COMPLETE:
-        complete(ex, wf, task, internal)
+        complete(task, caller)
     elif result is PolicyResult.FAIL:
-        fail(ex, wf, task, internal)
-        if wf.state == "started":
-            workflows.fail(ex, wf, internal)
+        fail(task, caller)
+        wf = task.workflow
+        if wf.row.state == "started":
+            workflows.fail(wf, caller)
 
 
-def _route(
-    ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef, internal: bool
-) -> list[str]:
-    ctx = RouterContext(
-        ex,
-        internal,
-        _parent(wf),
-        _handle(ex, wf, task, tdef),
+def _route(task: TaskInstance, caller: Caller) -> list[str]:
+    tdef = task.definition
+    assert tdef.router is not None
+    ctx = RouterCtx(
+        task.ex,
+        caller,
+        task.parent(),
+        _handle(task),
         RouteBuilder(task.name),
-        **_child_views(ex, wf, task, tdef),
+        *_views(task),
     )
     return routed_conditions(task.name, tdef.split, tdef.router(ctx))
 
 
-def _child_views(ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef) -> dict[str, Any]:
-    """Read-only views of a generation's children, for policies and routers."""
-    generation = task.generation
+Views = tuple[TaskWorkItems | None, ChildWorkflows | None, list[ChildWorkflows] | None]
+
+
+def _views(task: TaskInstance) -> Views:
+    """Read-only views of a generation's children for policies and routers: the work items
+    (task), the child workflows (composite), or one view per child workflow (dynamic)."""
+    tdef = task.definition
+    generation = task.row.generation
     if tdef.kind == "task":
         assert tdef.work_item is not None
-        return {
-            "work_item": TaskWorkItems(
-                tdef.work_item.name,
-                tdef.work_item.path,
-                _work_item_ids(ex, wf, task.name, generation),
-                _not_here("work items", "a policy or router"),
-            )
-        }
+        items = TaskWorkItems(
+            tdef.work_item.name,
+            tdef.work_item.path,
+            _work_item_ids(task, generation),
+            _not_here("work items", "a policy or router"),
+        )
+        return items, None, None
     if tdef.kind == "dummy":
-        return {}
+        return None, None, None
     views = [
         ChildWorkflows(
             child.name,
             child.path,
-            _child_ids(ex, wf, task.name, generation, child.name),
+            _child_ids(task, generation, child.name),
             _not_here("child workflows", "a policy or router"),
         )
         for child in tdef.children.values()
     ]
     if tdef.kind == "composite":
-        return {"workflow": views[0]}
-    return {"workflows": views}
+        return None, views[0], None
+    return None, None, views
 
 
 # --- activities ------------------------------------------------------------------------------
 
 
 def _run_activity(
-    ex: Execution,
-    wf: WorkflowRow,
-    task: TaskRow,
-    tdef: TaskDef,
+    task: TaskInstance,
     name: str,
-    internal: bool,
+    caller: Caller,
     *,
     active: bool,
     change: StateChange | None = None,
     child_name: str | None = None,
 ) -> None:
-    activity = tdef.activities.get(name)
+    activity = task.definition.activities.get(name)
     if activity is None:
         return
     queue = auto_triggers.TriggerQueue()
-    ctx = TaskContext(
-        ex,
-        internal,
-        _schedule_scope(ex, wf, task, tdef, name, active),
-        _parent(wf),
-        _handle(ex, wf, task, tdef),
-        **_child_accessors(ex, wf, task, tdef, queue, change, child_name),
-    )
-    activity(ctx)
-    auto_triggers.drain(ex, queue)
+    activity(_activity_context(task, name, caller, active, queue, change, child_name))
+    auto_triggers.drain(task.ex, queue)
 
 
-def _child_accessors(
-    ex: Execution,
-    wf: WorkflowRow,
-    task: TaskRow,
-    tdef: TaskDef,
+def _activity_context(
+    task: TaskInstance,
+    activity: str,
+    caller: Caller,
+    active: bool,
     queue: auto_triggers.TriggerQueue,
     change: StateChange | None,
     child_name: str | None,
-) -> dict[str, Any]:
-    generation = task.generation
+) -> TaskCtx:
+    ex = task.ex
+    tdef = task.definition
+    scope = _schedule_scope(task, activity, active)
+    parent, handle = task.parent(), _handle(task)
+    generation = task.row.generation
     if tdef.kind == "task":
         assert tdef.work_item is not None
 
-        def initialize_work_item(payload: Any) -> str:
-            return work_items.initialize(ex, wf, task, payload, internal=True, queue=queue)
+        def initialize_work_item(payload: object) -> str:
+            return work_items.initialize(task, payload, caller.as_internal(), queue=queue)
 
-        return {
-            "work_item": TaskWorkItems(
-                tdef.work_item.name,
-                tdef.work_item.path,
-                _work_item_ids(ex, wf, task.name, generation),
-                initialize_work_item,
-                change,
-            )
-        }
+        items = TaskWorkItems(
+            tdef.work_item.name,
+            tdef.work_item.path,
+            _work_item_ids(task, generation),
+            initialize_work_item,
+            change,
+        )
+        return TaskActivityCtx(ex, caller, scope, parent, handle, items)
     if tdef.kind == "dummy":
-        return {}
+        return DummyActivityCtx(ex, caller, scope, parent, handle)
     if tdef.kind == "composite":
         (child,) = tdef.children.values()
-        return {
-            "workflow": ChildWorkflows(
-                child.name,
-                child.path,
-                _child_ids(ex, wf, task.name, generation, None),
-                _child_initializer(ex, wf, task, child),
-                change,
-            )
-        }
-    return {
-        "workflow": DynamicChildWorkflows(
-            {name: child.path for name, child in tdef.children.items()},
-            _child_ids(ex, wf, task.name, generation, None),
-            {name: _child_initializer(ex, wf, task, c) for name, c in tdef.children.items()},
+        children = ChildWorkflows(
+            child.name,
+            child.path,
+            _child_ids(task, generation, None),
+            _child_initializer(task, child, caller),
             change,
-            child_name,
         )
-    }
+        return CompositeActivityCtx(ex, caller, scope, parent, handle, children)
+    dynamic = DynamicChildWorkflows(
+        {name: child.path for name, child in tdef.children.items()},
+        _child_ids(task, generation, None),
+        {name: _child_initializer(task, c, caller) for name, c in tdef.children.items()},
+        change,
+        child_name,
+    )
+    return DynamicCompositeActivityCtx(ex, caller, scope, parent, handle, dynamic)
 
 
 def _child_initializer(
-    ex: Execution, wf: WorkflowRow, task: TaskRow, child: WorkflowDef
+    task: TaskInstance, child: WorkflowDef, caller: Caller
 ) -> Callable[..., str]:
-    def initialize(payload: Any = None) -> str:
-        return workflows.initialize_child(ex, wf, task, child, payload, internal=True)
+    def initialize(payload: object = None) -> str:
+        return workflows.initialize_child(task, child, payload, caller.as_internal())
 
     return initialize
 
 
-def _schedule_scope(
-    ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef, activity: str, active: bool
-) -> ScheduleScope:
-    if tdef.kind == "dummy":
+def _schedule_scope(task: TaskInstance, activity: str, active: bool) -> ScheduleScope:
+    if task.definition.kind == "dummy":
         return ScheduleScope(
             None,
             f"register_scheduled is not available for dummy task {task.name!r}: it completes "
@@ -440,11 +420,11 @@ def _schedule_scope(
         )
     if not active:
         return ScheduleScope.refused(f"the {activity} activity of task {task.name!r}")
-    generation = task.generation
+    generation = task.row.generation
 
     def key() -> str:
-        note_task_jobs(ex, task, generation)
-        return task_jobs_key(wf.id, task.name, generation)
+        note_task_jobs(task, generation)
+        return task_jobs_key(task.workflow.id, task.name, generation)
 
     return ScheduleScope(key)
 
@@ -453,50 +433,56 @@ def task_jobs_key(workflow_id: str, task: str, generation: int) -> str:
     return f"task/{workflow_id}/{task}/{generation}"
 
 
-def cancel_task_jobs(ex: Execution, wf: WorkflowRow, task: TaskRow) -> None:
-    """Cancel the jobs registered for the task's current generation (§17.11)."""
-    if task.jobs_generation is not None and task.jobs_generation == task.generation:
-        ex.services.jobs.cancel_registered(task_jobs_key(wf.id, task.name, task.generation))
-        note_task_jobs(ex, task, None)
+def cancel_task_jobs(task: TaskInstance) -> None:
+    """Cancel the jobs registered for the task's current generation."""
+    row = task.row
+    if row.jobs_generation is not None and row.jobs_generation == row.generation:
+        task.ex.services.jobs.cancel_registered(
+            task_jobs_key(row.workflow_id, row.name, row.generation)
+        )
+        note_task_jobs(task, None)
 
 
 # --- context pieces --------------------------------------------------------------------------
 
 
-def _parent(wf: WorkflowRow) -> ParentInfo:
-    return ParentInfo(WorkflowInfo(wf.id, wf.name))
+def _handle(task: TaskInstance) -> TaskHandle:
+    return TaskHandle(task.name, task.row.generation, task.definition.path, _stats_of(task))
 
 
-def _handle(ex: Execution, wf: WorkflowRow, task: TaskRow, tdef: TaskDef) -> TaskHandle:
-    generation = task.generation
+def _stats_of(task: TaskInstance) -> Callable[[], TaskStats]:
+    uow = task.ex.uow
+    key = (task.workflow.id, task.name, task.row.generation)
 
     def stats() -> TaskStats:
-        return TaskStats(*ex.uow.stats(wf.id, task.name, generation))
+        return TaskStats(*uow.stats(*key))
 
-    return TaskHandle(task.name, generation, tdef.path, stats)
+    return stats
 
 
-def _work_item_ids(
-    ex: Execution, wf: WorkflowRow, task: str, generation: int
-) -> Callable[[], list[str]]:
+def _work_item_ids(task: TaskInstance, generation: int) -> Callable[[], list[str]]:
+    uow = task.ex.uow
+    workflow_id, name = task.workflow.id, task.name
+
     def ids() -> list[str]:
-        return [w.id for w in ex.uow.generation_work_items(wf.id, task, generation)]
+        return [w.id for w in uow.generation_work_items(workflow_id, name, generation)]
 
     return ids
 
 
-def _child_ids(
-    ex: Execution, wf: WorkflowRow, task: str, generation: int, name: str | None
-) -> Callable[[], list[str]]:
+def _child_ids(task: TaskInstance, generation: int, name: str | None) -> Callable[[], list[str]]:
+    uow = task.ex.uow
+    workflow_id, task_name = task.workflow.id, task.name
+
     def ids() -> list[str]:
-        children = ex.uow.generation_children(wf.id, task, generation)
+        children = uow.generation_children(workflow_id, task_name, generation)
         return [c.id for c in children if name is None or c.name == name]
 
     return ids
 
 
-def _not_here(what: str, where: str) -> Callable[..., str]:
-    def refuse(payload: Any = None) -> str:
+def _not_here(what: str, where: str) -> Callable[[object], str]:
+    def refuse(payload: object = None) -> str:
         raise TasquencerError(
             f"{what} cannot be initialized from {where}; do it in the task's activities"
         )

@@ -60,7 +60,8 @@ class Net:
     consumers: Mapping[str, tuple[str, ...]]
     producers: Mapping[str, tuple[str, ...]]
     regions: Mapping[str, Region]
-    _cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    # What analyses (the OR-join's) compute once per net and keep.
+    cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(

@@ -1,4 +1,4 @@
-"""OR-join enabledness: the exact predicate of SEMANTICS.md §17.5.
+"""OR-join enabledness: the exact predicate of docs/semantics.md, section 4.
 
 OR-join J with preset X is enabled in the abstract state S = (marking, started tasks) iff some
 condition of X is marked and, for no condition q of X that S leaves empty, a state reachable
@@ -9,7 +9,7 @@ one place per condition and a busy and an idle place per task (busy + idle == 1,
 started task from starting again):
 
 * start of T != J (J never starts). AND join: takes every input and idle_T, gives busy_T. XOR
-  join, and any OR-join other than J (the approximation §17.5 keeps): one transition per input
+  join, and any OR-join other than J (the one approximation of the rule): one transition per input
   c_i taking c_i and idle_T, allowed only while c_1..c_{i-1} are empty, so the first marked
   input is consumed. The family stays monotone: with more tokens T still starts, at worst
   consuming an earlier input, and what is left is still at least as large.
@@ -18,7 +18,7 @@ started task from starting again):
   idle_X (a cancelled task is idle again). XOR split: one transition per output. OR split: see
   `_completions`.
 
-Whatever does not depend on S is built once per (net, J) and kept in `net._cache`: the
+Whatever does not depend on S is built once per (net, J) and kept in `net.cache`: the
 transitions that can bring a token into X (directly or through other transitions; the rest only
 take tokens away from places the question needs) and the numbering of their places. Answers
 are kept in a bounded LRU per J, keyed by S restricted to those places, which is all they
@@ -118,11 +118,11 @@ class _OrJoinAnalysis:
 
 def _analysis(net: Net, join: str) -> _OrJoinAnalysis:
     key = (_CACHE_KEY, join)
-    cached = net._cache.get(key)
+    cached = net.cache.get(key)
     if isinstance(cached, _OrJoinAnalysis):
         return cached
     analysis = _OrJoinAnalysis(net, join)
-    net._cache[key] = analysis
+    net.cache[key] = analysis
     return analysis
 
 

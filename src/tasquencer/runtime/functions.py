@@ -2,49 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
+from tasquencer.contexts import INTERNAL, Caller
+from tasquencer.engine.contexts import BoundContext
+from tasquencer.runtime.scheduler import Scheduler
 from tasquencer.runtime.transaction import Transaction
 
-if TYPE_CHECKING:
-    from tasquencer.runtime.scheduler import Scheduler
-    from tasquencer.runtime.transaction import EngineSession
 
-
-class QueryContext:
+class QueryCtx(BoundContext):
     """`ctx` of a registered query: read-only access to the database."""
 
-    __slots__ = ("_tx", "is_internal")
+    __slots__ = ()
 
-    def __init__(self, tx: Transaction, is_internal: bool = True) -> None:
-        self._tx = tx
-        self.is_internal = is_internal
-
-    @property
-    def db(self) -> EngineSession:
-        return self._tx.session
-
-    def now(self) -> datetime:
-        return self._tx.now()
+    def __init__(self, tx: Transaction, caller: Caller = INTERNAL) -> None:
+        super().__init__(tx, caller)
 
 
-class MutationContext(QueryContext):
+class MutationCtx(QueryCtx):
     """`ctx` of a registered mutation: one transaction, with the scheduler."""
 
     __slots__ = ()
 
     @property
     def scheduler(self) -> Scheduler:
-        return self._tx.scheduler
+        return self.transaction.scheduler
+
+    @property
+    def transaction(self) -> Transaction:
+        tx = self.services
+        assert isinstance(tx, Transaction)
+        return tx
 
 
-def transaction_of(ctx: Any, *, writable: bool) -> Transaction:
+def transaction_of(ctx: object, *, writable: bool) -> Transaction:
     """The transaction a ctx belongs to, for API calls made with `ctx=ctx`."""
-    tx = getattr(ctx, "_tx", None)
-    if tx is None:
-        execution = getattr(ctx, "_ex", None)
-        tx = getattr(execution, "services", None)
+    tx = ctx.services if isinstance(ctx, BoundContext) else None
     if not isinstance(tx, Transaction):
         raise TypeError(
             "ctx= must be the ctx of a mutation, an activity, an action callback, a policy or "
@@ -53,3 +44,8 @@ def transaction_of(ctx: Any, *, writable: bool) -> Transaction:
     if writable and tx.read_only:
         raise TypeError("this API call changes state; it cannot run inside a query's ctx")
     return tx
+
+
+def caller_of(ctx: object) -> Caller:
+    """Who the call `ctx` belongs to is made by."""
+    return ctx.caller if isinstance(ctx, BoundContext) else INTERNAL

@@ -58,8 +58,22 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, FunctionDef] = {}
         self._by_object: dict[int, tuple[object, FunctionDef]] = {}
+        # API methods, by (id of the API object, method name): a bound method is a new object
+        # at every attribute access, so it cannot be found by identity.
+        self._by_method: dict[tuple[int, str], tuple[object, FunctionDef]] = {}
 
     def add(self, handle: object, definition: FunctionDef) -> FunctionDef:
+        self._add_name(definition)
+        self._by_object[id(handle)] = (handle, definition)
+        return definition
+
+    def add_method(self, owner: object, name: str, definition: FunctionDef) -> FunctionDef:
+        """Register `owner.name` (an API method), found later through `owner.name`."""
+        self._add_name(definition)
+        self._by_method[(id(owner), name)] = (owner, definition)
+        return definition
+
+    def _add_name(self, definition: FunctionDef) -> None:
         known = self._by_name.get(definition.name)
         if known is not None and known.fn is not definition.fn:
             raise ValueError(
@@ -67,13 +81,16 @@ class Registry:
                 "pass name=... to register this one under a different name"
             )
         self._by_name[definition.name] = definition
-        self._by_object[id(handle)] = (handle, definition)
-        return definition
 
     def resolve(self, function: object) -> FunctionDef:
         """The definition of a registered function, given the function itself or its name."""
+        found: FunctionDef | None
         if isinstance(function, str):
             found = self._by_name.get(function)
+        elif inspect.ismethod(function):
+            owner = function.__self__
+            method = self._by_method.get((id(owner), function.__name__))
+            found = method[1] if method is not None and method[0] is owner else None
         else:
             entry = self._by_object.get(id(function))
             found = entry[1] if entry is not None and entry[0] is function else None

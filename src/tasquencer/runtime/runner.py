@@ -33,16 +33,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 from tasquencer.errors import TransactionAbortedError
+from tasquencer.runtime.core import Core
 from tasquencer.runtime.transaction import Transaction, TreeBusyError, TreeHint
 from tasquencer.store import locks
-
-if TYPE_CHECKING:
-    from tasquencer.runtime.app import App
 
 T = TypeVar("T")
 
@@ -86,9 +84,9 @@ def _chain(error: BaseException, *, implicit: bool) -> Iterator[BaseException]:
 
 
 class Runner:
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.postgres = app.dialect.name == "postgresql"
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.postgres = core.dialect.name == "postgresql"
 
     def run(
         self,
@@ -131,9 +129,9 @@ class Runner:
         queue_on: Iterable[str] = (),
     ) -> Iterator[Transaction]:
         """One attempt: committed if the block returns, rolled back if it raises."""
-        app = self.app
+        core = self.core
         locking = self.postgres and not read_only and isolation is None
-        with app.engine.connect() as connection:
+        with core.engine.connect() as connection:
             queued: list[str] = []
             try:
                 if self.postgres:
@@ -147,7 +145,7 @@ class Runner:
                 else:
                     connection.info["tasquencer_read_only"] = read_only
                 with connection.begin() as outer:
-                    tx = Transaction(app, connection, read_only=read_only, locks_trees=locking)
+                    tx = Transaction(core, connection, read_only=read_only, locks_trees=locking)
                     try:
                         tx.trees.hold(queued)
                         if locking:
@@ -167,18 +165,18 @@ class Runner:
                 if queued:
                     self._unqueue(connection, queued)
         if tx.scheduled_jobs:
-            app._job_signal.set()
+            core.wake_workers()
 
     def _queue(self, connection: sa.Connection, roots: list[str], queued: list[str]) -> None:
         """Wait for each tree's session lock in turn, noting each in `queued` once held."""
         connection.execution_options(isolation_level="AUTOCOMMIT")
         for root in roots:
-            connection.exec_driver_sql(locks.LOCK_TREE.sql(self.app.dialect), {"root": root})
+            connection.exec_driver_sql(locks.LOCK_TREE.sql(self.core.dialect), {"root": root})
             queued.append(root)
         connection.commit()  # ends SQLAlchemy's autobegun (autocommit) transaction
 
     def _unqueue(self, connection: sa.Connection, roots: list[str]) -> None:
         connection.execution_options(isolation_level="AUTOCOMMIT")
         for root in roots:
-            connection.exec_driver_sql(locks.UNLOCK_TREE.sql(self.app.dialect), {"root": root})
+            connection.exec_driver_sql(locks.UNLOCK_TREE.sql(self.core.dialect), {"root": root})
         connection.commit()

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from tasquencer.errors import JobNotFoundError, SerializationError
+from tasquencer.records import JobRecord
 from tasquencer.store import jobs as st
+from tasquencer.store.sql import Dialect
 from tasquencer.store.tables import jobs
 
 if TYPE_CHECKING:
@@ -25,25 +27,11 @@ if TYPE_CHECKING:
 _MAX_DELAY = 100 * 365 * 24 * 3600.0  # a century: beyond that, a delay is a mistake
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class JobRecord:
-    id: str
-    function: str
-    args: dict[str, Any]
-    state: str
-    run_at: datetime
-    attempts: int
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
 class Scheduler:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    def run_after(self, delay: float | timedelta, function: object, /, **kwargs: Any) -> str:
+    def run_after(self, delay: float | timedelta, function: object, /, **kwargs: object) -> str:
         """Schedule `function(**kwargs)` to run `delay` seconds from now; returns the job id."""
         seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
         if not isinstance(seconds, int | float) or not 0 <= seconds < _MAX_DELAY:
@@ -52,7 +40,7 @@ class Scheduler:
             )
         return self._schedule(self._tx.now() + timedelta(seconds=seconds), function, kwargs)
 
-    def run_at(self, when: datetime, function: object, /, **kwargs: Any) -> str:
+    def run_at(self, when: datetime, function: object, /, **kwargs: object) -> str:
         """Schedule `function(**kwargs)` to run at `when` (a timezone-aware datetime)."""
         if not isinstance(when, datetime) or when.tzinfo is None:
             raise ValueError(f"run_at needs a timezone-aware datetime, got {when!r}")
@@ -111,8 +99,8 @@ class Scheduler:
 
     # --- pieces ---------------------------------------------------------------------------
 
-    def _schedule(self, run_at: datetime, function: object, kwargs: dict[str, Any]) -> str:
-        definition = self._tx.app.registry.resolve(function)
+    def _schedule(self, run_at: datetime, function: object, kwargs: dict[str, object]) -> str:
+        definition = self._tx.core.registry.resolve(function)
         args = encode_args(definition.name, kwargs)
         job_id = self._tx.new_id()
         dialect = self._tx.db.dialect
@@ -141,7 +129,7 @@ class Scheduler:
         return self._tx.db.dialect.time_in(self._tx.now())
 
 
-def encode_args(function: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def encode_args(function: str, kwargs: dict[str, object]) -> dict[str, Any]:
     """The job's arguments as JSON values; dataclasses and pydantic models become objects."""
     try:
         encoded = json.dumps(kwargs, default=_to_json, allow_nan=False)
@@ -169,16 +157,18 @@ def _utc(value: Any) -> Any:
     return value
 
 
-def job_record(row: tuple[Any, ...], dialect: Any) -> JobRecord:
+def job_record(row: tuple[Any, ...], dialect: Dialect) -> JobRecord:
+    run_at, created_at = dialect.time_out(row[5]), dialect.time_out(row[9])
+    assert run_at is not None and created_at is not None  # NOT NULL columns
     return JobRecord(
         id=row[0],
         function=row[1],
         args=dialect.json_out(row[3]),
         state=row[4],
-        run_at=dialect.time_out(row[5]),
+        run_at=run_at,
         attempts=row[6],
         error=row[8],
-        created_at=dialect.time_out(row[9]),
+        created_at=created_at,
         started_at=dialect.time_out(row[10]),
         finished_at=dialect.time_out(row[11]),
     )

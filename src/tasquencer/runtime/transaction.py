@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import event, orm
 
 from tasquencer.engine.execution import Execution
+from tasquencer.runtime.core import Core
 from tasquencer.runtime.scheduler import Scheduler
 from tasquencer.store import locks
 from tasquencer.store.sql import Db
 from tasquencer.store.unit_of_work import UnitOfWork
-
-if TYPE_CHECKING:
-    from tasquencer.runtime.app import App
 
 
 class EngineSession(orm.Session):
@@ -97,20 +95,20 @@ class Transaction:
 
     def __init__(
         self,
-        app: App,
+        core: Core,
         connection: sa.Connection,
         *,
         read_only: bool = False,
         locks_trees: bool = False,
     ) -> None:
-        self.app = app
+        self.core = core
         self.connection = connection
         self.read_only = read_only
-        self.db = Db(connection, app.dialect)
+        self.db = Db(connection, core.dialect)
         self.trees = TreeLocks(self.db)
         self.uow = UnitOfWork(self.db, on_tree=self.trees.lock if locks_trees else None)
         self._locks_trees = locks_trees
-        self._now = app.clock.now()
+        self._now = core.clock.now()
         self._session: EngineSession | None = None
         self._scheduler: Scheduler | None = None
         self._execution: Execution | None = None
@@ -122,7 +120,7 @@ class Transaction:
     @property
     def execution(self) -> Execution:
         if self._execution is None:
-            self._execution = Execution(self.uow, self.app.compiled_version, self)
+            self._execution = Execution(self.uow, self.core.versions, self)
         return self._execution
 
     @property
@@ -153,11 +151,11 @@ class Transaction:
         return self._now
 
     def new_id(self) -> str:
-        return self.app.ids.new_id()
+        return self.core.ids.new_id()
 
     def nested(self) -> Transaction:
         """A fresh engine state on this connection (for a savepoint), sharing the tree locks."""
-        inner = Transaction(self.app, self.connection, locks_trees=self._locks_trees)
+        inner = Transaction(self.core, self.connection, locks_trees=self._locks_trees)
         inner.trees.held = self.trees.held
         return inner
 
@@ -173,5 +171,7 @@ class Transaction:
         self.db.close()
         # The execution and scheduler point back at this transaction: dropping them breaks the
         # cycle, so a call's rows are freed when it ends instead of by the garbage collector.
+        if self._execution is not None:
+            self._execution.close()
         self._execution = None
         self._scheduler = None

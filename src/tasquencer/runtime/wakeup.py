@@ -8,12 +8,10 @@ sends `NOTIFY tasquencer_jobs` (delivered at commit), which workers in any proce
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tasquencer.runtime.app import App
+from tasquencer.runtime.core import Core
 
 CHANNEL = "tasquencer_jobs"
 _SLICE = 0.25  # how often a waiting listener also checks the in-process signal
@@ -29,10 +27,10 @@ class Wakeup:
     worker falls back to polling and listens again once the server answers.
     """
 
-    def __init__(self, app: App) -> None:
-        self._app = app
-        self._signal: threading.Event = app._job_signal
-        self._listens = app.dialect.name == "postgresql"
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._signal = core.signal
+        self._listens = core.dialect.name == "postgresql"
         self._listener: Any = None
         self._next_attempt = 0.0
         if self._listens:
@@ -63,7 +61,7 @@ class Wakeup:
 
     def _reconnect(self) -> None:
         try:
-            self._listener = _listen(self._app)
+            self._listener = _listen(self._core)
         except Exception as error:
             log.warning("cannot LISTEN for new jobs yet (%s); polling meanwhile", error)
             self._next_attempt = time.monotonic() + _RECONNECT_EVERY
@@ -76,10 +74,10 @@ class Wakeup:
                 self._listener = None
 
 
-def _listen(app: App) -> Any:
+def _listen(core: Core) -> Any:
     import psycopg
 
-    args, kwargs = app.engine.dialect.create_connect_args(app.engine.url)
+    args, kwargs = core.engine.dialect.create_connect_args(core.engine.url)
     connection = psycopg.connect(*args, **kwargs, autocommit=True)
     try:
         connection.execute(f"LISTEN {CHANNEL}")

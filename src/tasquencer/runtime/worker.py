@@ -27,22 +27,21 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tasquencer.errors import FunctionNotRegisteredError, TransactionAbortedError
-from tasquencer.runtime.actions import ActionContext, AsyncActionContext
-from tasquencer.runtime.functions import MutationContext
+from tasquencer.runtime.actions import ActionCtx, AsyncActionCtx
+from tasquencer.runtime.calls import Runtime
+from tasquencer.runtime.functions import MutationCtx
 from tasquencer.runtime.registry import MUTATION_ATTEMPTS, FunctionDef, Retry
 from tasquencer.runtime.runner import is_conflict, is_disconnect
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.wakeup import Wakeup
 from tasquencer.store import jobs as st
-
-if TYPE_CHECKING:
-    from tasquencer.runtime.app import App
+from tasquencer.store.sql import Dialect
 
 log = logging.getLogger("tasquencer.worker")
 _SETTLE_ATTEMPTS = 5  # outside serve(): then the caller hears of the failure
@@ -69,7 +68,7 @@ class Worker:
 
     def __init__(
         self,
-        app: App,
+        runtime: Runtime,
         *,
         worker_id: str | None = None,
         poll_interval: float = 1.0,
@@ -79,7 +78,7 @@ class Worker:
     ) -> None:
         if poll_interval <= 0 or lease_seconds <= 0 or batch < 1:
             raise ValueError("poll_interval, lease_seconds and batch must be positive")
-        self.app = app
+        self.runtime = runtime
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.poll_interval = poll_interval
         self.lease = timedelta(seconds=lease_seconds)
@@ -115,7 +114,7 @@ class Worker:
         """Mark the committed mutation jobs `success` and give back claimed jobs not run."""
         if not self._applied and not self._held:
             return
-        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
+        with self.runtime.runner.transaction(isolation="READ COMMITTED") as tx:
             marked = self._mark_applied(tx)
             tx.db.run_many(
                 st.UNCLAIM_JOB, ({"id": job.id, "owner": self.worker_id} for job in self._held)
@@ -126,7 +125,7 @@ class Worker:
 
     def recover_expired(self) -> int:
         """Put back or fail the jobs whose worker lost its lease; returns how many."""
-        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
+        with self.runtime.runner.transaction(isolation="READ COMMITTED") as tx:
             now = tx.now()
             d = tx.db.dialect
             rows = tx.db.all(st.SELECT_EXPIRED_LEASES, {"now": d.time_in(now)})
@@ -144,7 +143,7 @@ class Worker:
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest pending job is due (0 if overdue), None if none pend."""
-        with self.app.transaction(read_only=True) as tx:
+        with self.runtime.transaction(read_only=True) as tx:
             (value,) = tx.db.one(st.NEXT_RUN_AT, {}) or (None,)
             run_at = tx.db.dialect.time_out(value)
             if run_at is None:
@@ -156,7 +155,7 @@ class Worker:
     def serve(self, stop: threading.Event) -> None:
         """Run jobs until `stop` is set; wait for the next due job (or a wake-up) when idle."""
         self._stopping = stop
-        wake = Wakeup(self.app)
+        wake = Wakeup(self.runtime.core)
         last_recovery = 0.0
         clock = time.monotonic
         renewer = threading.Thread(target=self._renew_leases, args=(stop,), daemon=True)
@@ -195,7 +194,7 @@ class Worker:
     # --- pieces ----------------------------------------------------------------------------
 
     def _claim(self) -> None:
-        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
+        with self.runtime.runner.transaction(isolation="READ COMMITTED") as tx:
             marked = self._mark_applied(tx)
             d = tx.db.dialect
             now = d.time_in(tx.now())
@@ -252,7 +251,7 @@ class Worker:
             return
         trees = [tree for job, d in runnable if d.trees is not None for tree in d.trees(job.args)]
         try:
-            applied = self.app.runner.run(lambda tx: self._apply(tx, runnable), trees=trees)
+            applied = self.runtime.runner.run(lambda tx: self._apply(tx, runnable), trees=trees)
         except Exception as error:  # only a conflict that outlasted the retries gets here
             log.warning("%d mutation jobs put back after conflicts: %s", len(runnable), error)
             for job, _ in runnable:
@@ -276,7 +275,7 @@ class Worker:
                 record = {"id": job.id, "owner": self.worker_id, "now": d.time_in(now)}
                 if not inner.db.run(st.RECORD_JOB_RUN, record):
                     raise AlreadyAppliedError(job.id)
-                definition.fn(MutationContext(inner), **job.args)
+                definition.fn(MutationCtx(inner), **job.args)
                 if not savepoint.is_active:
                     raise TransactionAbortedError()
                 inner.flush()
@@ -304,7 +303,7 @@ class Worker:
         return applied
 
     def _run_action(self, job: ClaimedJob) -> None:
-        app = self.app
+        runtime = self.runtime
         try:
             definition = self._definition(job.function, "action")
         except (FunctionNotRegisteredError, TypeError) as error:
@@ -313,10 +312,10 @@ class Worker:
         try:
             attempts = definition.retry.attempts if definition.retry else 1
             if definition.is_async:
-                ctx: Any = AsyncActionContext(app, job.id, job.attempt, attempts)
+                ctx = AsyncActionCtx(runtime, job.id, job.attempt, attempts)
                 self._event_loop().run_until_complete(definition.fn(ctx, **job.args))
             else:
-                definition.fn(ActionContext(app, job.id, job.attempt, attempts), **job.args)
+                definition.fn(ActionCtx(runtime, job.id, job.attempt, attempts), **job.args)
         except Exception as error:
             log.warning(
                 "job %s (%s) attempt %d failed: %s", job.id, job.function, job.attempt, error
@@ -346,7 +345,7 @@ class Worker:
         self._forget([job.id])
 
     def _settle_once(self, job: ClaimedJob, retry: Retry | None, error: str | None) -> None:
-        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
+        with self.runtime.runner.transaction(isolation="READ COMMITTED") as tx:
             d = tx.db.dialect
             now = tx.now()
             if error is None:
@@ -365,7 +364,7 @@ class Worker:
             job_ids = sorted(self._leased)
         if not job_ids:
             return 0
-        with self.app.runner.transaction(isolation="READ COMMITTED") as tx:
+        with self.runtime.runner.transaction(isolation="READ COMMITTED") as tx:
             expires = tx.db.dialect.time_in(tx.now() + self.lease)
             return sum(
                 tx.db.run(
@@ -386,14 +385,14 @@ class Worker:
                     log.exception("worker %s: could not renew its leases", self.worker_id)
 
     def _definition(self, function: str, kind: str) -> FunctionDef:
-        definition = self.app.registry.resolve(function)
+        definition = self.runtime.core.registry.resolve(function)
         if definition.kind != kind:
             raise TypeError(f"job function {function} is a {definition.kind}, not a {kind}")
         return definition
 
     def _retry_of(self, function: str) -> Retry | None:
         try:
-            return self.app.registry.resolve(function).retry
+            return self.runtime.core.registry.resolve(function).retry
         except FunctionNotRegisteredError:
             return None
 
@@ -404,28 +403,49 @@ class Worker:
 
 
 class WorkerThread:
-    """An in-process worker on a background thread; use as a context manager or call stop()."""
+    """In-process workers, each on a background thread of its own; use as a context manager
+    or call stop()."""
 
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
+    def __init__(self, workers: Sequence[Worker]) -> None:
+        if not workers:
+            raise ValueError("WorkerThread needs at least one worker")
+        self.workers = tuple(workers)
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=worker.serve,
-            args=(self._stop,),
-            name=f"tasquencer-{worker.worker_id}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=worker.serve,
+                args=(self._stop,),
+                name=f"tasquencer-{worker.worker_id}",
+                daemon=True,
+            )
+            for worker in self.workers
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def worker(self) -> Worker:
+        """The first (with `concurrency=1`, the only) worker."""
+        return self.workers[0]
+
+    def request_stop(self) -> None:
+        """Ask every worker to stop once the job in hand is done; returns at once."""
+        self._stop.set()
+        self.worker.runtime.core.wake_workers()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the workers to stop, `timeout` seconds at most (each)."""
+        for thread in self._threads:
+            thread.join(timeout)
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Finish the job in hand, then stop."""
-        self._stop.set()
-        self.worker.app._job_signal.set()
-        self._thread.join(timeout)
+        """Finish the jobs in hand, then stop."""
+        self.request_stop()
+        self.join(timeout)
 
     def is_alive(self) -> bool:
-        """Whether the worker is still serving (for health checks)."""
-        return self._thread.is_alive()
+        """Whether any worker is still serving (for health checks)."""
+        return any(thread.is_alive() for thread in self._threads)
 
     def __enter__(self) -> WorkerThread:
         return self
@@ -466,12 +486,14 @@ def backoff_delay(retry: Retry, attempt: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-def _retry_params(retry: Retry, attempt: int, now: datetime, error: str, d: Any) -> dict[str, Any]:
+def _retry_params(
+    retry: Retry, attempt: int, now: datetime, error: str, d: Dialect
+) -> dict[str, Any]:
     run_at = now + timedelta(seconds=backoff_delay(retry, attempt))
     return {"state": "pending", "error": error, "run_at": d.time_in(run_at), "finished_at": None}
 
 
-def _final_params(state: str, error: str | None, now: datetime, d: Any) -> dict[str, Any]:
+def _final_params(state: str, error: str | None, now: datetime, d: Dialect) -> dict[str, Any]:
     return {"state": state, "error": error, "run_at": None, "finished_at": d.time_in(now)}
 
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
+from tasquencer.api.facade import WorkflowApi
 from tasquencer.builder.workflow import WorkflowBuilder
 from tasquencer.engine.definitions import CompiledVersion
 from tasquencer.errors import DuplicateVersionError, UnknownVersionError, WorkflowDefinitionError
-
-if TYPE_CHECKING:
-    from tasquencer.api.facade import WorkflowApi
-    from tasquencer.runtime.app import App
+from tasquencer.runtime.calls import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +41,8 @@ def versions(name: str) -> VersionsBuilder:
 class WorkflowVersions:
     """What `app.register` returns: the compiled versions, each with its API."""
 
-    def __init__(self, app: App, name: str, compiled: dict[str, CompiledVersion]) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime, name: str, compiled: dict[str, CompiledVersion]) -> None:
+        self._runtime = runtime
         self.name = name
         self.compiled = compiled
         self._apis: dict[str, WorkflowApi] = {}
@@ -63,20 +61,28 @@ class WorkflowVersions:
 
     def api(self, version: str | None = None) -> WorkflowApi:
         """The API of one version (the latest when no version is given)."""
-        from tasquencer.api.facade import WorkflowApi
+        name = self._version_name(version)
+        if name not in self._apis:
+            self._apis[name] = WorkflowApi(self._runtime, self.compiled[name])
+        return self._apis[name]
 
+    def version(self, version: str | None = None) -> CompiledVersion:
+        """The compiled definitions of one version (the latest when no version is given)."""
+        return self.compiled[self._version_name(version)]
+
+    def _version_name(self, version: str | None) -> str:
         name = version if version is not None else list(self.compiled)[-1]
         if name not in self.compiled:
             raise UnknownVersionError(
                 f"workflow {self.name!r} has no version {name!r}; it has "
                 + ", ".join(map(repr, self.compiled))
             )
-        if name not in self._apis:
-            self._apis[name] = WorkflowApi(self.app, self.compiled[name])
-        return self._apis[name]
+        return name
 
 
-def register_versions(app: App, given: VersionsBuilder | WorkflowBuilder) -> WorkflowVersions:
+def register_versions(
+    given: VersionsBuilder | WorkflowBuilder, runtime: Runtime, registered: Container[str]
+) -> WorkflowVersions:
     builder = (
         versions(given.name).version("v1", given) if isinstance(given, WorkflowBuilder) else given
     )
@@ -84,7 +90,7 @@ def register_versions(app: App, given: VersionsBuilder | WorkflowBuilder) -> Wor
         raise TypeError("app.register expects tq.versions(name).version(...) or a workflow")
     if not builder.versions:
         raise WorkflowDefinitionError(f"workflow {builder.name!r} has no versions to register")
-    if app.is_registered(builder.name):
+    if builder.name in registered:
         raise DuplicateVersionError(f"workflow {builder.name!r} is already registered")
     compiled: dict[str, CompiledVersion] = {}
     for version_name, workflow in builder.versions:
@@ -104,4 +110,4 @@ def register_versions(app: App, given: VersionsBuilder | WorkflowBuilder) -> Wor
                 f"cannot deprecate version {name!r} of {builder.name!r}: it is not registered"
             )
         compiled[name].deprecated = True
-    return WorkflowVersions(app, builder.name, compiled)
+    return WorkflowVersions(runtime, builder.name, compiled)

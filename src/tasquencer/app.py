@@ -1,34 +1,33 @@
-"""`tq.App`: the database, the registered workflows and functions, and how calls run."""
+"""`tq.App`: the composition root. It opens the database, keeps the registered workflows and
+functions, and hands the runtime the narrow `Core` it works with."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from types import MappingProxyType
+from typing import Any, TypeVar, overload
 
-from tasquencer.errors import UnknownVersionError
-from tasquencer.runtime.actions import ActionContext, AsyncActionContext
+from tasquencer.api.facade import WorkflowApi
+from tasquencer.builder.workflow import WorkflowBuilder
+from tasquencer.engine.definitions import CompiledVersion
+from tasquencer.errors import UnknownVersionError, WorkflowNotFoundError
+from tasquencer.records import JobRecord
+from tasquencer.runtime.calls import Runtime
 from tasquencer.runtime.clock import Clock, SystemClock
-from tasquencer.runtime.functions import MutationContext, QueryContext
+from tasquencer.runtime.core import Core
 from tasquencer.runtime.ids import IdGenerator
 from tasquencer.runtime.registry import FunctionDef, FunctionKind, Registry, Retry, function_name
-from tasquencer.runtime.runner import Runner
-from tasquencer.runtime.scheduler import JobRecord
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.worker import Worker, WorkerThread
 from tasquencer.store import database
 from tasquencer.store.sql import dialect_for
-
-if TYPE_CHECKING:
-    from tasquencer.builder.workflow import WorkflowBuilder
-    from tasquencer.engine.definitions import CompiledVersion
-    from tasquencer.versioning.versions import VersionsBuilder, WorkflowVersions
+from tasquencer.versioning.versions import VersionsBuilder, WorkflowVersions, register_versions
 
 F = TypeVar("F", bound=Callable[..., Any])
-
+R = TypeVar("R")
 
 _MAX_AGE = timedelta(days=100 * 365).total_seconds()
 
@@ -54,15 +53,19 @@ class App:
         self.engine = database.create_engine(
             url, sqlite_synchronous=sqlite_synchronous, **engine_options
         )
-        self.dialect = dialect_for(self.engine.dialect.name)
         self.clock: Clock = clock or SystemClock()
-        self.ids = IdGenerator()
         self.registry = Registry()
         self._versions: dict[tuple[str, str], CompiledVersion] = {}
         self._workflows: dict[str, WorkflowVersions] = {}
-        # Wakes this process's idle workers when a call commits new jobs.
-        self._job_signal = threading.Event()
-        self.runner = Runner(self)
+        self.core = Core(
+            engine=self.engine,
+            dialect=dialect_for(self.engine.dialect.name),
+            clock=self.clock,
+            ids=IdGenerator(),
+            registry=self.registry,
+            versions=self.compiled_version,
+        )
+        self.runtime = Runtime(self.core)
         if auto_migrate:
             database.upgrade_schema(self.engine)
 
@@ -70,13 +73,16 @@ class App:
 
     def register(self, versions: VersionsBuilder | WorkflowBuilder) -> WorkflowVersions:
         """Check and register a workflow's versions; returns them, with `.api(version)`."""
-        from tasquencer.versioning.versions import register_versions
-
-        registered = register_versions(self, versions)
+        registered = register_versions(versions, self.runtime, self._workflows)
         for version in registered.compiled.values():
             self._versions[(registered.name, version.version_name)] = version
         self._workflows[registered.name] = registered
         return registered
+
+    @property
+    def workflows(self) -> Mapping[str, WorkflowVersions]:
+        """The registered workflows by name."""
+        return MappingProxyType(self._workflows)
 
     def compiled_version(self, workflow_name: str, version_name: str) -> CompiledVersion:
         found = self._versions.get((workflow_name, version_name))
@@ -89,6 +95,14 @@ class App:
 
     def is_registered(self, workflow_name: str) -> bool:
         return workflow_name in self._workflows
+
+    def api_of(self, workflow_id: str) -> WorkflowApi:
+        """The API of the version an instance (root or child) runs, whatever its workflow."""
+        with self.transaction(read_only=True) as tx:
+            row = tx.uow.workflow(workflow_id) if isinstance(workflow_id, str) else None
+        if row is None or row.path[0] not in self._workflows:
+            raise WorkflowNotFoundError(f"there is no workflow {workflow_id!r}")
+        return self._workflows[row.path[0]].api(row.version_name)
 
     # --- functions -----------------------------------------------------------------------
 
@@ -106,7 +120,7 @@ class App:
         internal: bool = False,
         name: str | None = None,
     ) -> Any:
-        """Register `def fn(ctx, **kwargs)` to run in one transaction."""
+        """Register `def fn(ctx: tq.MutationContext, **kwargs)` to run in one transaction."""
         return self._decorator("mutation", fn, internal=internal, name=name)
 
     @overload
@@ -123,7 +137,7 @@ class App:
         internal: bool = False,
         name: str | None = None,
     ) -> Any:
-        """Register `def fn(ctx, **kwargs)` to run in a read-only transaction."""
+        """Register `def fn(ctx: tq.QueryContext, **kwargs)` to run in a read-only transaction."""
         return self._decorator("query", fn, internal=internal, name=name)
 
     @overload
@@ -147,7 +161,8 @@ class App:
         name: str | None = None,
         retry: Retry | None = None,
     ) -> Any:
-        """Register `def fn(ctx, **kwargs)` or `async def` to run outside any transaction."""
+        """Register `def fn(ctx: tq.ActionContext, **kwargs)` (or `async def` with
+        `tq.AsyncActionContext`) to run outside any transaction."""
         return self._decorator("action", fn, internal=internal, name=name, retry=retry)
 
     def _decorator(
@@ -175,48 +190,61 @@ class App:
 
         return register(fn) if fn is not None else register
 
+    @overload
+    def run_mutation(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    def run_mutation(self, function: str, /, **kwargs: object) -> object: ...
     def run_mutation(self, function: object, /, **kwargs: Any) -> Any:
         """Run a registered mutation in its own transaction and return its result.
 
         On PostgreSQL a call that loses a conflict with a concurrent one is run again from
         the start, so mutations must be deterministic.
         """
-        definition = self._resolve(function, "mutation")
-        trees = definition.trees(kwargs) if definition.trees else ()
-        return self.runner.run(lambda tx: definition.fn(MutationContext(tx), **kwargs), trees=trees)
+        return self.runtime.run_mutation(function, **kwargs)
 
+    @overload
+    def run_query(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    def run_query(self, function: str, /, **kwargs: object) -> object: ...
     def run_query(self, function: object, /, **kwargs: Any) -> Any:
-        definition = self._resolve(function, "query")
-        return self.runner.run(lambda tx: definition.fn(QueryContext(tx), **kwargs), read_only=True)
+        """Run a registered query in a read-only transaction and return its result."""
+        return self.runtime.run_query(function, **kwargs)
 
+    @overload
+    def run_action(self, function: Callable[..., Awaitable[R]], /, **kwargs: object) -> R: ...
+    @overload
+    def run_action(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    def run_action(self, function: str, /, **kwargs: object) -> object: ...
     def run_action(self, function: object, /, **kwargs: Any) -> Any:
         """Run a registered action here and now (not as a job); async actions run to completion."""
-        definition = self._resolve(function, "action")
-        if definition.is_async:
-            return asyncio.run(definition.fn(AsyncActionContext(self), **kwargs))
-        return definition.fn(ActionContext(self), **kwargs)
+        return self.runtime.run_action(function, **kwargs)
 
+    @overload
+    async def run_action_async(
+        self, function: Callable[..., Awaitable[R]], /, **kwargs: object
+    ) -> R: ...
+    @overload
+    async def run_action_async(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    async def run_action_async(self, function: str, /, **kwargs: object) -> object: ...
     async def run_action_async(self, function: object, /, **kwargs: Any) -> Any:
-        definition = self._resolve(function, "action")
-        if definition.is_async:
-            return await definition.fn(AsyncActionContext(self), **kwargs)
-        return await asyncio.to_thread(definition.fn, ActionContext(self), **kwargs)
+        return await self.runtime.run_action_async(function, **kwargs)
 
+    @overload
+    async def run_mutation_async(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    async def run_mutation_async(self, function: str, /, **kwargs: object) -> object: ...
     async def run_mutation_async(self, function: object, /, **kwargs: Any) -> Any:
         """`run_mutation` for async callers: the transaction runs in a worker thread."""
-        return await asyncio.to_thread(self.run_mutation, function, **kwargs)
+        return await asyncio.to_thread(self.runtime.run_mutation, function, **kwargs)
 
+    @overload
+    async def run_query_async(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    async def run_query_async(self, function: str, /, **kwargs: object) -> object: ...
     async def run_query_async(self, function: object, /, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.run_query, function, **kwargs)
-
-    def _resolve(self, function: object, kind: FunctionKind) -> FunctionDef:
-        definition = self.registry.resolve(function)
-        if definition.kind != kind:
-            raise TypeError(
-                f"{definition.name} is registered as a {definition.kind}, not a {kind}; "
-                f"use app.run_{definition.kind}(...)"
-            )
-        return definition
+        return await asyncio.to_thread(self.runtime.run_query, function, **kwargs)
 
     # --- jobs ----------------------------------------------------------------------------
 
@@ -246,13 +274,39 @@ class App:
             raise ValueError(
                 f"prune_jobs needs older_than >= 0 (seconds or a timedelta), got {older_than!r}"
             )
-        age = timedelta(seconds=seconds)
-        before = self.clock.now() - age
-        return self.runner.run(lambda tx: tx.scheduler.prune(before))
+        before = self.clock.now() - timedelta(seconds=seconds)
+        return self.runtime.runner.run(lambda tx: tx.scheduler.prune(before))
 
-    def start_worker(self, **options: Any) -> WorkerThread:
-        """Run jobs on a background thread of this process (a context manager; `.stop()`)."""
-        return WorkerThread(Worker(self, **options))
+    def start_worker(
+        self,
+        *,
+        concurrency: int = 1,
+        worker_id: str | None = None,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 30.0,
+        batch: int = 8,
+    ) -> WorkerThread:
+        """Run jobs on `concurrency` background threads of this process, as `tasquencer
+        worker` does in a process of its own (a context manager; `.stop()`)."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
+        ids = (
+            [worker_id]
+            if concurrency == 1
+            else [f"{worker_id}-{i}" if worker_id else None for i in range(concurrency)]
+        )
+        return WorkerThread(
+            [
+                Worker(
+                    self.runtime,
+                    worker_id=each,
+                    poll_interval=poll_interval,
+                    lease_seconds=lease_seconds,
+                    batch=batch,
+                )
+                for each in ids
+            ]
+        )
 
     def run_due_jobs(self, *, max_jobs: int = 10_000) -> int:
         """Run every job due now, and those they schedule for now, until none is due.
@@ -260,7 +314,7 @@ class App:
         Deterministic (one at a time, in `run_at` order, in this thread): meant for tests with
         a fake clock. Returns the number of jobs run.
         """
-        worker = Worker(self, worker_id="run_due_jobs", batch=1)
+        worker = Worker(self.runtime, worker_id="run_due_jobs", batch=1)
         try:
             worker.recover_expired()
             count = 0
@@ -281,7 +335,7 @@ class App:
     @contextmanager
     def transaction(self, *, read_only: bool = False) -> Iterator[Transaction]:
         """One transaction, not retried: committed if the block returns, rolled back if not."""
-        with self.runner.transaction(read_only=read_only) as tx:
+        with self.runtime.transaction(read_only=read_only) as tx:
             yield tx
 
     def close(self) -> None:

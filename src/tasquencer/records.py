@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from tasquencer.errors import ElementNotFoundInPathError
+
+WorkflowState = Literal["initialized", "started", "completed", "failed", "canceled"]
+TaskState = Literal["disabled", "enabled", "started", "completed", "failed", "canceled"]
+WorkItemState = Literal["initialized", "started", "completed", "failed", "canceled"]
+JobState = Literal["pending", "in_progress", "success", "failed", "canceled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +48,7 @@ class Target:
 class WorkItem:
     id: str
     name: str
-    state: str
+    state: WorkItemState
     task_name: str
     generation: int
     workflow_id: str
@@ -53,14 +58,14 @@ class WorkItem:
 class ChildWorkflow:
     id: str
     name: str
-    state: str
+    state: WorkflowState
     generation: int
     task_name: str
 
 
 @dataclass(frozen=True, slots=True)
 class TaskSnapshot:
-    state: str
+    state: TaskState
     generation: int
 
 
@@ -69,7 +74,7 @@ class WorkflowRecord:
     id: str
     name: str
     version_name: str
-    state: str
+    state: WorkflowState
     execution_mode: str
     parent_workflow_id: str | None
     created_at: datetime
@@ -80,9 +85,61 @@ class WorkflowSnapshot:
     id: str
     name: str
     version_name: str
-    state: str
+    state: WorkflowState
     execution_mode: str
     tasks: dict[str, TaskSnapshot] = field(default_factory=dict)
     conditions: dict[str, int] = field(default_factory=dict)
     work_items: list[WorkItem] = field(default_factory=list)
     child_workflows: list[ChildWorkflow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    function: str
+    args: dict[str, Any]
+    state: JobState
+    run_at: datetime
+    attempts: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ConditionStructure(TypedDict):
+    name: str
+    is_start: bool
+    is_end: bool
+    is_implicit: bool
+
+
+class FlowStructure(TypedDict):
+    source: str
+    target: str
+
+
+class RegionStructure(TypedDict):
+    tasks: list[str]
+    conditions: list[str]
+
+
+class TaskStructure(TypedDict):
+    name: str
+    kind: Literal["task", "composite", "dynamic_composite", "dummy"]
+    join_type: Literal["and", "xor", "or"]
+    split_type: Literal["and", "xor", "or"]
+    description: str | None
+    work_item: NotRequired[str]
+    children: NotRequired[list[WorkflowStructure]]
+
+
+class WorkflowStructure(TypedDict):
+    """`api.get_workflow_structure()`: the static graph of a definition, for UIs."""
+
+    name: str
+    description: str | None
+    tasks: list[TaskStructure]
+    conditions: list[ConditionStructure]
+    flows: list[FlowStructure]
+    cancellation_regions: dict[str, RegionStructure]

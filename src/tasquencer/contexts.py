@@ -1,0 +1,650 @@
+"""What your callbacks receive: one typed `ctx` per place, and the values they carry.
+
+The engine implements these protocols; annotate your callbacks with them and your editor
+completes `ctx.`, and mypy catches a callback passed where it does not fit:
+
+    work item action (`Builder.work_item_actions()`) WorkItemActionContext
+    work item activity (`on_initialized`, ...)       WorkItemActivityContext
+    task activity (`on_enabled`, ...)                TaskActivityContext
+    task `on_work_item_state_changed`                WorkItemStateChangedContext
+    composite task activity                          CompositeTaskActivityContext
+    composite `on_workflow_state_changed`            ChildWorkflowStateChangedContext
+    dynamic composite task activity                  DynamicCompositeTaskActivityContext
+    dynamic composite `on_workflow_state_changed`    DynamicChildWorkflowStateChangedContext
+    dummy task activity                              DummyTaskActivityContext
+    workflow activity                                WorkflowActivityContext
+    workflow initialize action                       WorkflowInitializeContext
+    workflow cancel action                           WorkflowCancelContext
+    router (`.route(fn)`)                            RouterContext
+    policy of a task                                 TaskPolicyContext
+    policy of a composite task                       CompositePolicyContext
+    policy of a dynamic composite task               DynamicCompositePolicyContext
+    `@app.mutation` / `@app.query`                   MutationContext / QueryContext
+    `@app.action`, `def` / `async def`               ActionContext / AsyncActionContext
+
+Every context that runs inside a transaction is a `TransactionContext`: pass it as `ctx=ctx` to
+an API call to run that call inside the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal, Protocol, TypeVar, overload
+
+from sqlalchemy.orm import Session
+
+from tasquencer.records import JobRecord
+
+ExecutionMode = Literal["normal", "fastForward"]
+Path = tuple[str, ...]
+R = TypeVar("R")
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """The person or agent behind a call, as the app's user provider describes them."""
+
+    id: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a call comes from: internal (server code, jobs, the engine itself) or external
+    (the public API), the user when known, and a correlation id tying related calls together."""
+
+    is_internal: bool
+    user: User | None = None
+    correlation_id: str | None = None
+
+    def as_internal(self) -> Caller:
+        """The same caller, for what the engine does on its behalf (auto-triggers, children)."""
+        if self.is_internal:
+            return self
+        return Caller(True, self.user, self.correlation_id)
+
+
+INTERNAL = Caller(is_internal=True)
+EXTERNAL = Caller(is_internal=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowInfo:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    name: str
+    generation: int
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ParentWorkflow:
+    """`ctx.parent` of a task, its router and its policy: the workflow the task belongs to."""
+
+    workflow: WorkflowInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ParentTask:
+    """`ctx.parent` of a work item or a child workflow: the workflow and the task that own it."""
+
+    workflow: WorkflowInfo
+    task: TaskInfo
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStats:
+    """Counts of one task generation's children (work items or child workflows) by state."""
+
+    total: int
+    initialized: int
+    started: int
+    completed: int
+    failed: int
+    canceled: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    prev_state: str
+    next_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route to one outgoing condition (a task reached directly goes through `A__to__B`)."""
+
+    condition: str
+    label: str
+
+
+class PolicyResult(StrEnum):
+    CONTINUE = "continue"
+    COMPLETE = "complete"
+    FAIL = "fail"
+
+
+PolicyDecision = PolicyResult | Literal["continue", "complete", "fail"]
+
+
+# --- what every context offers ---------------------------------------------------------------
+
+
+class Scheduler(Protocol):
+    """`ctx.scheduler`: jobs that run later in a worker (inside a transaction: rows of it)."""
+
+    def run_after(self, delay: float | timedelta, function: object, /, **kwargs: object) -> str:
+        """Run `function(**kwargs)` `delay` seconds from now; returns the job id."""
+        ...
+
+    def run_at(self, when: datetime, function: object, /, **kwargs: object) -> str:
+        """Run `function(**kwargs)` at `when` (timezone-aware); returns the job id."""
+        ...
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a job: a pending one never runs."""
+        ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+
+class TransactionContext(Protocol):
+    """A context running inside one transaction; pass it as `ctx=ctx` to API calls."""
+
+    @property
+    def db(self) -> Session:
+        """The SQLAlchemy `Session` of the running transaction: your rows commit with the
+        engine's."""
+        ...
+
+    @property
+    def is_internal(self) -> bool: ...
+
+    @property
+    def caller(self) -> Caller: ...
+
+    @property
+    def user(self) -> User | None: ...
+
+    def now(self) -> datetime:
+        """The app clock's time (timezone-aware UTC); use it instead of the system clock."""
+        ...
+
+
+class QueryContext(TransactionContext, Protocol):
+    """`ctx` of an `@app.query`: a read-only transaction."""
+
+
+class MutationContext(TransactionContext, Protocol):
+    """`ctx` of an `@app.mutation`: one transaction, with the scheduler."""
+
+    @property
+    def scheduler(self) -> Scheduler: ...
+
+
+class ElementContext(MutationContext, Protocol):
+    """What the callbacks of workflow elements share."""
+
+    @property
+    def execution_mode(self) -> ExecutionMode: ...
+
+
+class LifecycleContext(ElementContext, Protocol):
+    """An element's activity or action: jobs can be tied to the element."""
+
+    def register_scheduled(self, job_id: str) -> str:
+        """Tie a job to this element: it is canceled when the element is torn down. Refused
+        (`RegisterScheduledNotAllowedError`) where the element is already being torn down."""
+        ...
+
+
+# --- workflows -------------------------------------------------------------------------------
+
+
+class WorkflowActivityContext(LifecycleContext, Protocol):
+    """A workflow's activities: `ctx.workflow.id/name`; `ctx.parent` is None for a root."""
+
+    @property
+    def workflow(self) -> WorkflowInfo: ...
+
+    @property
+    def parent(self) -> ParentTask | None: ...
+
+
+class WorkflowInitializer(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def id(self) -> str:
+        """The workflow's id (creates it if the action did not yet)."""
+        ...
+
+    def initialize(self) -> str:
+        """Create the workflow now (idempotent) and return its id."""
+        ...
+
+
+class WorkflowInitializeContext(LifecycleContext, Protocol):
+    """A workflow's initialize action."""
+
+    @property
+    def workflow(self) -> WorkflowInitializer: ...
+
+    @property
+    def parent(self) -> ParentTask | None: ...
+
+
+class WorkflowCanceler(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def cancel(self) -> None:
+        """Mark the workflow canceled now (idempotent); the teardown follows the action."""
+        ...
+
+
+class WorkflowCancelContext(LifecycleContext, Protocol):
+    """A workflow's cancel action."""
+
+    @property
+    def workflow(self) -> WorkflowCanceler: ...
+
+    @property
+    def parent(self) -> ParentTask | None: ...
+
+
+# --- work items ------------------------------------------------------------------------------
+
+
+class WorkItemActionHandle(Protocol):
+    """`ctx.work_item` in a work item action: the action's own transition, performed now.
+
+    Only the method of the running action works (`complete()` in the complete action, ...);
+    the others raise `AttributeError`. Each returns the work item's id.
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def initialize(self) -> str: ...
+
+    def start(self) -> str: ...
+
+    def complete(self) -> str: ...
+
+    def fail(self) -> str: ...
+
+    def cancel(self) -> str: ...
+
+    def reset(self) -> str: ...
+
+
+class WorkItemActionContext(LifecycleContext, Protocol):
+    """A work item action callback `(ctx, payload) -> None`."""
+
+    @property
+    def work_item(self) -> WorkItemActionHandle: ...
+
+    @property
+    def parent(self) -> ParentTask: ...
+
+
+class WorkItemActivityHandle(Protocol):
+    """`ctx.work_item` in a work item activity: auto-triggers, run once the activity returns.
+
+    `start()` is available in `on_initialized`; `complete()`, `fail()`, `cancel()` in
+    `on_started`; one per activity.
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def start(self, payload: object = None) -> None: ...
+
+    def complete(self, payload: object = None) -> None: ...
+
+    def fail(self, payload: object = None) -> None: ...
+
+    def cancel(self, payload: object = None) -> None: ...
+
+
+class WorkItemActivityContext(LifecycleContext, Protocol):
+    """A work item's activities (`on_initialized`, `on_started`, `on_completed`, ...)."""
+
+    @property
+    def work_item(self) -> WorkItemActivityHandle: ...
+
+    @property
+    def parent(self) -> ParentTask: ...
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+class TaskHandle(Protocol):
+    """`ctx.task`: the task generation the callback runs for."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    def get_stats(self) -> TaskStats:
+        """Counts of this generation's children by state."""
+        ...
+
+
+class TaskElementContext(ElementContext, Protocol):
+    @property
+    def task(self) -> TaskHandle: ...
+
+    @property
+    def parent(self) -> ParentWorkflow: ...
+
+
+class TaskWorkItemsView(Protocol):
+    """What policies and routers see of a task generation's work items."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    def get_all_work_item_ids(self) -> list[str]: ...
+
+
+class TaskWorkItems(TaskWorkItemsView, Protocol):
+    """`ctx.work_item` in a task's activities."""
+
+    def initialize(self, payload: object = None) -> str:
+        """Create a work item in this task generation; its auto-triggers run after the
+        activity returns."""
+        ...
+
+
+class WorkItemChange(TaskWorkItems, Protocol):
+    """`ctx.work_item` in `on_work_item_state_changed`: the work item that changed."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def prev_state(self) -> str: ...
+
+    @property
+    def next_state(self) -> str: ...
+
+
+class TaskActivityContext(TaskElementContext, LifecycleContext, Protocol):
+    """A task's activities (`on_enabled`, `on_started`, `on_completed`, ...)."""
+
+    @property
+    def work_item(self) -> TaskWorkItems: ...
+
+
+class WorkItemStateChangedContext(TaskActivityContext, Protocol):
+    """A task's `on_work_item_state_changed`."""
+
+    @property
+    def work_item(self) -> WorkItemChange: ...
+
+
+class ChildWorkflowsView(Protocol):
+    """What policies and routers see of a composite task generation's child workflows."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    def get_all_workflow_ids(self) -> list[str]: ...
+
+
+class ChildWorkflows(ChildWorkflowsView, Protocol):
+    """`ctx.workflow` in a composite task's activities."""
+
+    def initialize(self, payload: object = None) -> str:
+        """Create and initialize a child workflow in this task generation; returns its id."""
+        ...
+
+
+class ChildWorkflowChange(ChildWorkflows, Protocol):
+    """`ctx.workflow` in `on_workflow_state_changed`: the child workflow that changed."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def prev_state(self) -> str: ...
+
+    @property
+    def next_state(self) -> str: ...
+
+
+class CompositeTaskActivityContext(TaskElementContext, LifecycleContext, Protocol):
+    """A composite task's activities."""
+
+    @property
+    def workflow(self) -> ChildWorkflows: ...
+
+
+class ChildWorkflowStateChangedContext(CompositeTaskActivityContext, Protocol):
+    """A composite task's `on_workflow_state_changed`."""
+
+    @property
+    def workflow(self) -> ChildWorkflowChange: ...
+
+
+class DynamicChildWorkflows(Protocol):
+    """`ctx.workflow` in a dynamic composite task's activities: one initializer per child
+    workflow name (`ctx.workflow.initialize["review"](payload)`, or as an attribute)."""
+
+    @property
+    def paths(self) -> Mapping[str, Path]: ...
+
+    @property
+    def names(self) -> Mapping[str, str]: ...
+
+    @property
+    def initialize(self) -> Mapping[str, Callable[..., str]]: ...
+
+    def get_all_workflow_ids(self) -> list[str]: ...
+
+
+class DynamicChildWorkflowChange(DynamicChildWorkflows, Protocol):
+    """`ctx.workflow` in a dynamic composite's `on_workflow_state_changed`."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str:
+        """The name of the child workflow that changed."""
+        ...
+
+    @property
+    def prev_state(self) -> str: ...
+
+    @property
+    def next_state(self) -> str: ...
+
+
+class DynamicCompositeTaskActivityContext(TaskElementContext, LifecycleContext, Protocol):
+    """A dynamic composite task's activities."""
+
+    @property
+    def workflow(self) -> DynamicChildWorkflows: ...
+
+
+class DynamicChildWorkflowStateChangedContext(DynamicCompositeTaskActivityContext, Protocol):
+    """A dynamic composite task's `on_workflow_state_changed`."""
+
+    @property
+    def workflow(self) -> DynamicChildWorkflowChange: ...
+
+
+class DummyTaskActivityContext(TaskElementContext, Protocol):
+    """A dummy task's activities (no children, no jobs: it completes as soon as enabled)."""
+
+
+# --- routers and policies --------------------------------------------------------------------
+
+
+class RouteBuilder(Protocol):
+    def to_task(self, name: str) -> Route:
+        """The route to a task this one flows into directly (through `A__to__B`)."""
+        ...
+
+    def to_condition(self, name: str) -> Route: ...
+
+
+class RouterContext(TaskElementContext, Protocol):
+    """A router of an XOR split (returns one route) or an OR split (returns a non-empty list).
+
+    Which of `work_item` (task), `workflow` (composite) and `workflows` (dynamic composite) is
+    set depends on the task's kind; the others are None.
+    """
+
+    @property
+    def route(self) -> RouteBuilder: ...
+
+    @property
+    def work_item(self) -> TaskWorkItemsView | None: ...
+
+    @property
+    def workflow(self) -> ChildWorkflowsView | None: ...
+
+    @property
+    def workflows(self) -> Sequence[ChildWorkflowsView] | None: ...
+
+
+class PolicyContext(TaskElementContext, Protocol):
+    """What every completion policy sees: the child transition and the generation's counts."""
+
+    @property
+    def transition(self) -> Transition: ...
+
+
+class TaskPolicyContext(PolicyContext, Protocol):
+    @property
+    def work_item(self) -> TaskWorkItemsView: ...
+
+
+class CompositePolicyContext(PolicyContext, Protocol):
+    @property
+    def workflow(self) -> ChildWorkflowsView: ...
+
+
+class DynamicCompositePolicyContext(PolicyContext, Protocol):
+    @property
+    def workflows(self) -> Sequence[ChildWorkflowsView]: ...
+
+
+Router = Callable[[RouterContext], "Route | Sequence[Route]"]
+
+
+# --- actions (outside any transaction) -------------------------------------------------------
+
+
+class ActionScheduler(Protocol):
+    """`ctx.scheduler` in an action: each call commits on its own."""
+
+    def run_after(self, delay: float | timedelta, function: object, /, **kwargs: object) -> str: ...
+
+    def run_at(self, when: datetime, function: object, /, **kwargs: object) -> str: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+
+
+class _ActionBase(Protocol):
+    @property
+    def job_id(self) -> str | None:
+        """The job this action runs as (None when called directly)."""
+        ...
+
+    @property
+    def attempt(self) -> int: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    @property
+    def is_last_attempt(self) -> bool: ...
+
+    @property
+    def is_internal(self) -> bool: ...
+
+    @property
+    def scheduler(self) -> ActionScheduler: ...
+
+    def now(self) -> datetime: ...
+
+
+class ActionContext(_ActionBase, Protocol):
+    """`ctx` of a sync `@app.action`: I/O is allowed; the engine is reached through calls."""
+
+    @overload
+    def run_mutation(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    def run_mutation(self, function: str, /, **kwargs: object) -> object: ...
+
+    @overload
+    def run_query(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    def run_query(self, function: str, /, **kwargs: object) -> object: ...
+
+    @overload
+    def run_action(self, function: Callable[..., Awaitable[R]], /, **kwargs: object) -> R: ...
+    @overload
+    def run_action(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    def run_action(self, function: str, /, **kwargs: object) -> object: ...
+
+
+class AsyncActionContext(_ActionBase, Protocol):
+    """`ctx` of an `async def` `@app.action`: the same calls, awaited."""
+
+    @overload
+    async def run_mutation(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    async def run_mutation(self, function: str, /, **kwargs: object) -> object: ...
+
+    @overload
+    async def run_query(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    async def run_query(self, function: str, /, **kwargs: object) -> object: ...
+
+    @overload
+    async def run_action(self, function: Callable[..., Awaitable[R]], /, **kwargs: object) -> R: ...
+    @overload
+    async def run_action(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    @overload
+    async def run_action(self, function: str, /, **kwargs: object) -> object: ...

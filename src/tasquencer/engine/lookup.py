@@ -1,0 +1,110 @@
+"""Finding the elements an API call names: ids and targets, checked against the workflow type.
+
+An API belongs to one workflow (all its versions): an id of another workflow's instance is as
+unknown to it as an id that does not exist, for reads and commands alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tasquencer.engine.definitions import TaskDef, WorkflowDef
+from tasquencer.engine.execution import Execution
+from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItemInstance
+from tasquencer.errors import (
+    ElementNotFoundInPathError,
+    StructuralIntegrityError,
+    WorkflowNotFoundError,
+    WorkItemCannotHaveChildrenError,
+    WorkItemNotFoundError,
+)
+from tasquencer.records import Target
+
+
+def workflow(ex: Execution, workflow_name: str, workflow_id: object) -> WorkflowInstance:
+    """The instance (root or child) of a `workflow_name` workflow with this id."""
+    found = ex.find_workflow(workflow_id) if isinstance(workflow_id, str) else None
+    if found is None or found.row.path[0] != workflow_name:
+        raise WorkflowNotFoundError(f"there is no {workflow_name!r} workflow {workflow_id!r}")
+    return found
+
+
+def root_workflow(ex: Execution, workflow_name: str, workflow_id: object) -> WorkflowInstance:
+    found = workflow(ex, workflow_name, workflow_id)
+    if not found.row.is_root:
+        raise StructuralIntegrityError(
+            f"workflow {found.id} is a child workflow (of {found.row.parent_workflow_id}); "
+            "cancel it with cancel_workflow"
+        )
+    return found
+
+
+def work_item(ex: Execution, workflow_name: str, work_item_id: object) -> WorkItemInstance:
+    """The work item with this id, in an instance of a `workflow_name` workflow."""
+    row = ex.uow.work_item(work_item_id) if isinstance(work_item_id, str) else None
+    if row is None or ex.workflow(row.workflow_id).row.path[0] != workflow_name:
+        raise WorkItemNotFoundError(
+            f"there is no work item {work_item_id!r} in a {workflow_name!r} workflow"
+        )
+    return ex.work_item_of(row)
+
+
+def work_item_target(
+    ex: Execution, workflow_name: str, given: Target | Mapping[str, object]
+) -> TaskInstance:
+    """The task a target names for a new work item."""
+    task, path = _target(ex, workflow_name, given)
+    tdef, leaf = task.definition, path[-1]
+    if tdef.work_item is None or tdef.work_item.name != leaf:
+        raise ElementNotFoundInPathError(_not_a(tdef, leaf, "work item"))
+    return task
+
+
+def child_workflow_target(
+    ex: Execution, workflow_name: str, given: Target | Mapping[str, object]
+) -> tuple[TaskInstance, WorkflowDef]:
+    """The composite task a target names, and the child workflow definition it names."""
+    task, path = _target(ex, workflow_name, given)
+    tdef, leaf = task.definition, path[-1]
+    if tdef.work_item is not None and tdef.work_item.name == leaf:
+        raise WorkItemCannotHaveChildrenError(
+            f"{list(path)} names work item {leaf!r}, not a child workflow"
+        )
+    child = tdef.children.get(leaf)
+    if child is None:
+        raise ElementNotFoundInPathError(_not_a(tdef, leaf, "child workflow"))
+    return task, child
+
+
+def _target(
+    ex: Execution, workflow_name: str, given: Target | Mapping[str, object]
+) -> tuple[TaskInstance, tuple[str, ...]]:
+    """Check a target and return the task it goes through and the target's path."""
+    target = Target.of(given)
+    path = target.path
+    wf = workflow(ex, workflow_name, target.parent_workflow_id)
+    if len(path) < 3 or path[-2] != target.parent_task_name:
+        raise ElementNotFoundInPathError(
+            f"the target path {list(path)} does not go through task "
+            f"{target.parent_task_name!r} (its second-to-last element must name it)"
+        )
+    if tuple(wf.row.path) != path[:-2]:
+        raise ElementNotFoundInPathError(
+            f"workflow {wf.id} is at {list(wf.row.path)}, but the target path {list(path)} "
+            f"expects a workflow at {list(path[:-2])}"
+        )
+    if target.parent_task_name not in wf.definition.tasks:
+        raise ElementNotFoundInPathError(
+            f"workflow {wf.definition.name!r} has no task {target.parent_task_name!r}"
+        )
+    return wf.task(target.parent_task_name), path
+
+
+def _not_a(tdef: TaskDef, leaf: str, what: str) -> str:
+    if tdef.work_item is not None:
+        offers = f"its work item is {tdef.work_item.name!r}"
+    elif tdef.children:
+        offers = "its child workflows are " + ", ".join(map(repr, tdef.children))
+    else:
+        offers = "it is a dummy task"
+    return f"task {tdef.name!r} has no {what} {leaf!r}; {offers}"

@@ -1,0 +1,96 @@
+"""Mistakes mypy must catch: each line marked `type: ignore[code]` must be an error of that
+code (checked with `warn_unused_ignores`, so a line that stops being an error fails the check).
+
+Checked by tests/test_typing.py; never run.
+"""
+
+from __future__ import annotations
+
+import pydantic
+
+import tasquencer as tq
+from tasquencer import Builder
+
+
+class Decision(pydantic.BaseModel):
+    approve: bool
+
+
+class Other(pydantic.BaseModel):
+    reason: str
+
+
+def record(ctx: tq.WorkItemActionContext, decision: Decision) -> None:
+    ctx.work_item.complete()
+
+
+def wrong_context(ctx: tq.WorkflowActivityContext, decision: Decision) -> None:
+    pass
+
+
+def activity(ctx: tq.TaskActivityContext) -> None:
+    pass
+
+
+def changed(ctx: tq.WorkItemStateChangedContext) -> None:
+    pass
+
+
+def composite_activity(ctx: tq.CompositeTaskActivityContext) -> None:
+    pass
+
+
+actions = Builder.work_item_actions()
+actions.complete(Other, record)  # type: ignore[arg-type]
+actions.complete(Decision, wrong_context)  # type: ignore[arg-type]
+Builder.task("x").with_activities(on_enabled=changed)  # type: ignore[arg-type]
+Builder.task("x").with_activities(on_enabled=composite_activity)  # type: ignore[arg-type]
+Builder.task("x").with_activities(on_work_item_state_changed=activity)  # fine: a wider ctx
+
+
+def activity_uses_missing(ctx: tq.TaskActivityContext) -> None:
+    ctx.workflow.initialize()  # type: ignore[attr-defined]
+    print(ctx.work_item.id)  # type: ignore[attr-defined]
+
+
+def policy_returns_text(ctx: tq.TaskPolicyContext) -> str:
+    return "complete"
+
+
+Builder.task("x").with_policy(policy_returns_text)  # type: ignore[arg-type]
+
+
+def router_returns_name(ctx: tq.RouterContext) -> str:
+    return "publish"
+
+
+Builder.workflow("w").connect_task("a", lambda to: to.task("b").route(router_returns_name))  # type: ignore[arg-type]
+
+
+def teardown_registers(ctx: tq.DummyTaskActivityContext) -> None:
+    ctx.register_scheduled("job")  # type: ignore[attr-defined]
+
+
+app = tq.App("sqlite:///typing.db")
+api = app.register(Builder.workflow("w")).api()
+api.complete_work_item(1, 2, 3, nonsense=4)  # type: ignore[call-arg, arg-type]
+api.complete_work_item(1)  # type: ignore[arg-type]
+api.get_workflow_state("id", "extra")  # type: ignore[call-arg, arg-type]
+number: int = api.initialize_root_workflow()  # type: ignore[assignment]
+
+
+@app.mutation
+def add(ctx: tq.MutationContext, n: int) -> int:
+    return n + 1
+
+
+text: str = app.run_mutation(add, n=1)  # type: ignore[assignment]
+
+
+@app.action
+def act(ctx: tq.ActionContext) -> None:
+    api.get_workflow_state("id", ctx=ctx)  # type: ignore[arg-type]
+
+
+def query(ctx: tq.QueryContext) -> None:
+    ctx.scheduler.run_after(1, "x")  # type: ignore[attr-defined]
