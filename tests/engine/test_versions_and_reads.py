@@ -354,6 +354,31 @@ def test_reads_of_unknown_ids_raise_not_found(app):
     assert dump(app) == before
 
 
+def test_reads_of_another_workflow_s_instances_raise_not_found_as_commands_do(app):
+    api = app.register(sequence("wf", ("A", self_starting_task()))).api()
+    other = app.register(sequence("other", ("B", self_starting_task()))).api()
+    other_id = other.internal_initialize_root_workflow()
+    (item,) = other.list_work_items(other_id)
+    before = dump(app)
+    for read in (
+        api.get_workflow_state,
+        api.get_workflow_snapshot,
+        api.get_workflow_task_states,
+        api.list_work_items,
+        api.list_child_workflows,
+    ):
+        with pytest.raises(tq.WorkflowNotFoundError, match="'wf' workflow"):
+            read(other_id)
+    with pytest.raises(tq.WorkflowNotFoundError, match="'wf' workflow"):
+        api.internal_cancel_workflow(other_id)
+    with pytest.raises(tq.WorkItemNotFoundError, match="'wf' workflow"):
+        api.get_work_item_state(item.id)
+    with pytest.raises(tq.WorkItemNotFoundError, match="'wf' workflow"):
+        api.internal_complete_work_item(item.id)
+    assert dump(app) == before
+    assert other.get_workflow_state(other_id) == "started"
+
+
 def test_list_workflows_lists_root_workflows_of_that_version_only(app):
     parent = sequence(
         "parent",
