@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pydantic
 from sqlalchemy import String
@@ -36,22 +35,30 @@ class Decision(pydantic.BaseModel):
     approve: bool
 
 
-def record_decision(ctx: Any, decision: Decision) -> None:
+def load_review(ctx: tq.TransactionContext, workflow_id: str) -> Review:
+    """The review of one workflow instance, read in the running transaction."""
+    review = ctx.db.get(Review, workflow_id)
+    if review is None:
+        raise LookupError(f"workflow {workflow_id} has no recorded review")
+    return review
+
+
+def record_decision(ctx: tq.WorkItemActionContext, decision: Decision) -> None:
     """A custom action: anyone may call it; it runs inside the call's transaction."""
     ctx.db.add(Review(workflow_id=ctx.parent.workflow.id, approved=decision.approve))
     ctx.work_item.complete()
 
 
-def choose(ctx: Any) -> Any:
-    review = ctx.db.get(Review, ctx.parent.workflow.id)
+def choose(ctx: tq.RouterContext) -> tq.Route:
+    review = load_review(ctx, ctx.parent.workflow.id)
     return ctx.route.to_task("publish" if review.approved else "reject")
 
 
-def start_at_once(ctx: Any) -> None:
+def start_at_once(ctx: tq.WorkItemActivityContext) -> None:
     ctx.work_item.start()
 
 
-def one_work_item(ctx: Any) -> None:
+def one_work_item(ctx: tq.TaskActivityContext) -> None:
     ctx.work_item.initialize()
 
 
@@ -88,7 +95,7 @@ def main(database: Path | None = None) -> str:
     database = database or Path(tempfile.mkdtemp()) / "approval.db"
     with tq.App(f"sqlite:///{database}") as app:
         api = build(app)
-        workflow_id: str = api.internal_initialize_root_workflow()
+        workflow_id = api.internal_initialize_root_workflow()
         (item,) = api.list_work_items(workflow_id, task_name="review")
         api.complete_work_item(item.id, {"approve": True})  # validated by Decision
         (publish,) = api.list_work_items(workflow_id, task_name="publish")

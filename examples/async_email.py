@@ -7,9 +7,9 @@ and reports back through the internal API (`api.internal_complete_work_item`), w
 `ctx.is_internal=True`. The user's own `async_email_messages` table follows the email:
 `pending` (on_initialized) → `sent` (complete action).
 
-The complete action is a custom one that lets the internal callback through but requires a
-signed-in user from anyone else (the seed's "Authorization context" section). With a default
-complete action only internal callers are accepted at all.
+The complete action is a custom one that authorizes by caller: it lets the internal callback
+through (`ctx.is_internal`) but requires a signed-in user from anyone else, and records who
+completed the email. With a default complete action only internal callers are accepted at all.
 
 Run it: `python examples/async_email.py`
 """
@@ -24,7 +24,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pydantic
 from sqlalchemy import String
@@ -112,6 +111,22 @@ def deliver(to: str, subject: str) -> str:
 # --- the workflow and its functions ----------------------------------------------------------
 
 
+def load_signup(ctx: tq.TransactionContext, workflow_id: str) -> Signup:
+    """The signup of one workflow instance, read in the running transaction."""
+    signup = ctx.db.get(Signup, workflow_id)
+    if signup is None:
+        raise LookupError(f"workflow {workflow_id} has no signup")
+    return signup
+
+
+def load_email(ctx: tq.TransactionContext, work_item_id: str) -> WelcomeEmail:
+    """The email a work item sends, read in the running transaction."""
+    email = ctx.db.get(WelcomeEmail, work_item_id)
+    if email is None:
+        raise LookupError(f"work item {work_item_id} has no email")
+    return email
+
+
 def build(app: tq.App) -> tq.WorkflowApi:
     """Create the tables, register the workflow and the action; returns the workflow's API."""
     Base.metadata.create_all(app.engine)
@@ -119,7 +134,7 @@ def build(app: tq.App) -> tq.WorkflowApi:
     # The action runs in a worker, outside any transaction: I/O is allowed here. A stable
     # `name=` keeps jobs runnable when the module is run as a script (`__main__`) or moved.
     @app.action(name="async_email.send_email", internal=True)
-    def send_email(ctx: Any, *, work_item_id: str, to: str, subject: str) -> None:
+    def send_email(ctx: tq.ActionContext, *, work_item_id: str, to: str, subject: str) -> None:
         message_id = deliver(to, subject)
         # Back into the engine through the internal API: ctx.is_internal is True there.
         ctx.run_mutation(
@@ -128,7 +143,7 @@ def build(app: tq.App) -> tq.WorkflowApi:
             payload={"provider_message_id": message_id},
         )
 
-    def initialize_email(ctx: Any, request: EmailRequest) -> None:
+    def initialize_email(ctx: tq.WorkItemActionContext, request: EmailRequest) -> None:
         # A custom action replaces the default one and its internal-only check: keep it, or
         # any caller of api.initialize_work_item could send emails.
         if not ctx.is_internal:
@@ -141,18 +156,18 @@ def build(app: tq.App) -> tq.WorkflowApi:
             )
         )
 
-    def complete_email(ctx: Any, sent: EmailSent) -> None:
+    def complete_email(ctx: tq.WorkItemActionContext, sent: EmailSent) -> None:
         user = current_user.get()
         if not ctx.is_internal and user is None:  # skip user authentication for callbacks
             raise PermissionError("completing an email by hand needs a signed-in user")
-        email = ctx.db.get(WelcomeEmail, ctx.work_item.id)
+        email = load_email(ctx, ctx.work_item.id)
         email.status = "sent"
         email.provider_message_id = sent.provider_message_id
         email.completed_by = "system" if ctx.is_internal else user
         email.sent_at = ctx.now()
         ctx.work_item.complete()
 
-    def email_initialized(ctx: Any) -> None:
+    def email_initialized(ctx: tq.WorkItemActivityContext) -> None:
         ctx.db.add(
             WelcomeEmail(
                 work_item_id=ctx.work_item.id,
@@ -172,11 +187,11 @@ def build(app: tq.App) -> tq.WorkflowApi:
         .with_activities(on_initialized=email_initialized)
     )
 
-    def task_enabled(ctx: Any) -> None:
-        signup = ctx.db.get(Signup, ctx.parent.workflow.id)
+    def task_enabled(ctx: tq.TaskActivityContext) -> None:
+        signup = load_signup(ctx, ctx.parent.workflow.id)
         ctx.work_item.initialize({"to": signup.email, "subject": f"Welcome, {signup.name}!"})
 
-    def create_signup(ctx: Any, payload: NewSignup) -> None:
+    def create_signup(ctx: tq.WorkflowInitializeContext, payload: NewSignup) -> None:
         workflow_id = ctx.workflow.initialize()
         ctx.db.add(Signup(workflow_id=workflow_id, email=payload.email, name=payload.name))
 

@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pydantic
 from sqlalchemy import String
@@ -96,10 +95,18 @@ class FakeGateway:
 # --- the workflow and its functions ----------------------------------------------------------
 
 
-def require_internal(ctx: Any) -> None:
+def require_internal(ctx: tq.TransactionContext) -> None:
     """Custom actions replace the default ones, internal-only check included: keep it here."""
     if not ctx.is_internal:
         raise tq.NotInternalMutationError("only the engine and its jobs may call this action")
+
+
+def load_order(ctx: tq.TransactionContext, workflow_id: str) -> Order:
+    """The order of one checkout, read in the running transaction."""
+    order = ctx.db.get(Order, workflow_id)
+    if order is None:
+        raise LookupError(f"checkout {workflow_id} has no order")
+    return order
 
 
 def build(
@@ -109,7 +116,9 @@ def build(
     gateway = gateway or FakeGateway()
 
     @app.action(name="external_api.charge_card", internal=True, retry=retry)
-    def charge_card(ctx: Any, *, work_item_id: str, card: str, amount_cents: int) -> None:
+    def charge_card(
+        ctx: tq.ActionContext, *, work_item_id: str, card: str, amount_cents: int
+    ) -> None:
         try:
             charge_id = gateway.charge(
                 card=card, amount_cents=amount_cents, idempotency_key=work_item_id
@@ -139,15 +148,10 @@ def build(
             payload={"charge_id": charge_id},
         )
 
-    def order_of(ctx: Any) -> Order:
-        order: Order | None = ctx.db.get(Order, ctx.parent.workflow.id)
-        assert order is not None
-        return order
-
-    def initialize_charge(ctx: Any, payload: None) -> None:
+    def initialize_charge(ctx: tq.WorkItemActionContext, payload: None) -> None:
         require_internal(ctx)  # or anyone could start a second charge
         work_item_id = ctx.work_item.initialize()
-        order = order_of(ctx)
+        order = load_order(ctx, ctx.parent.workflow.id)
         ctx.register_scheduled(
             ctx.scheduler.run_after(
                 0,
@@ -158,14 +162,14 @@ def build(
             )
         )
 
-    def captured(ctx: Any, payload: Captured) -> None:
+    def captured(ctx: tq.WorkItemActionContext, payload: Captured) -> None:
         require_internal(ctx)
-        order = order_of(ctx)
+        order = load_order(ctx, ctx.parent.workflow.id)
         order.payment, order.charge_id = "captured", payload.charge_id
 
-    def declined(ctx: Any, payload: Declined) -> None:
+    def declined(ctx: tq.WorkItemActionContext, payload: Declined) -> None:
         require_internal(ctx)
-        order = order_of(ctx)
+        order = load_order(ctx, ctx.parent.workflow.id)
         order.payment, order.decline_reason = "declined", payload.reason
 
     charge = (
@@ -179,7 +183,7 @@ def build(
         .with_activities(on_initialized=lambda ctx: ctx.work_item.start())
     )
 
-    def settle(ctx: Any) -> str:
+    def settle(ctx: tq.TaskPolicyContext) -> tq.PolicyDecision:
         """A failed charge completes the task too (the router picks the path).
 
         Decide on the counts, not on `ctx.transition`: the policy is also consulted right
@@ -189,18 +193,20 @@ def build(
         finished = stats.completed + stats.failed + stats.canceled
         return "complete" if stats.total > 0 and finished == stats.total else "continue"
 
-    def after_payment(ctx: Any) -> Any:
-        order = ctx.db.get(Order, ctx.parent.workflow.id)
+    def after_payment(ctx: tq.RouterContext) -> tq.Route:
+        order = load_order(ctx, ctx.parent.workflow.id)
         return ctx.route.to_task("ship" if order.payment == "captured" else "compensate")
 
-    def set_status(status: Callable[[Order], str]) -> Callable[[Any], None]:
-        def activity(ctx: Any) -> None:
-            order = ctx.db.get(Order, ctx.parent.workflow.id)
+    def set_status(
+        status: Callable[[Order], str],
+    ) -> Callable[[tq.DummyTaskActivityContext], None]:
+        def activity(ctx: tq.DummyTaskActivityContext) -> None:
+            order = load_order(ctx, ctx.parent.workflow.id)
             order.status = status(order)
 
         return activity
 
-    def place_order(ctx: Any, payload: NewOrder) -> None:
+    def place_order(ctx: tq.WorkflowInitializeContext, payload: NewOrder) -> None:
         workflow_id = ctx.workflow.initialize()
         ctx.db.add(
             Order(workflow_id=workflow_id, card=payload.card, amount_cents=payload.amount_cents)
@@ -259,6 +265,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def completed(api: tq.WorkflowApi, workflow_id: str) -> Callable[[], bool]:
+    """The condition `wait_until` waits for: the workflow instance has completed."""
+    return lambda: api.get_workflow_state(workflow_id) == "completed"
+
+
 def main(
     directory: Path | None = None,
     *,
@@ -282,11 +293,7 @@ def main(
         }
         with app.start_worker(poll_interval=0.2):
             for workflow_id in orders.values():
-                wait_until(
-                    lambda workflow_id=workflow_id: (
-                        api.get_workflow_state(workflow_id) == "completed"
-                    )
-                )
+                wait_until(completed(api, workflow_id))
         jobs = {
             job.args["work_item_id"]: job
             for job in app.list_jobs(function="external_api.charge_card")

@@ -19,7 +19,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pydantic
 from sqlalchemy import ForeignKey, String, select
@@ -60,6 +59,14 @@ class NewOrder(pydantic.BaseModel):
 # --- the workflow and its functions ----------------------------------------------------------
 
 
+def load_order(ctx: tq.TransactionContext, order_id: str) -> Order:
+    """An order, read in the running transaction."""
+    order = ctx.db.get(Order, order_id)
+    if order is None:
+        raise LookupError(f"there is no order {order_id}")
+    return order
+
+
 def build(app: tq.App, *, wrong_way: bool = False) -> tq.WorkflowApi:
     """Create the tables and register everything; returns the workflow's API.
 
@@ -69,20 +76,20 @@ def build(app: tq.App, *, wrong_way: bool = False) -> tq.WorkflowApi:
     Base.metadata.create_all(app.engine)
 
     @app.mutation(name="independent_lifecycle.record_notification", internal=True)
-    def record_notification(ctx: Any, *, order_id: str, kind: str) -> None:
+    def record_notification(ctx: tq.MutationContext, *, order_id: str, kind: str) -> None:
         ctx.db.add(Notification(order_id=order_id, kind=kind))
 
     @app.action(name="independent_lifecycle.notify_customer", internal=True)
-    def notify_customer(ctx: Any, *, order_id: str, kind: str) -> None:
+    def notify_customer(ctx: tq.ActionContext, *, order_id: str, kind: str) -> None:
         # Send the email / SMS / push here (I/O is fine in an action), then record it.
         ctx.run_mutation(record_notification, order_id=order_id, kind=kind)
 
-    def teardown(status: str, kind: str) -> Callable[[Any], None]:
+    def teardown(status: str, kind: str) -> Callable[[tq.WorkItemActivityContext], None]:
         """A teardown activity: inline domain update, then a notification that outlives us."""
 
-        def activity(ctx: Any) -> None:
+        def activity(ctx: tq.WorkItemActivityContext) -> None:
             order_id = ctx.parent.workflow.id
-            ctx.db.get(Order, order_id).status = status
+            load_order(ctx, order_id).status = status
             job_id = ctx.scheduler.run_after(0, notify_customer, order_id=order_id, kind=kind)
             if wrong_way:
                 ctx.register_scheduled(job_id)  # raises RegisterScheduledNotAllowedError
@@ -96,7 +103,7 @@ def build(app: tq.App, *, wrong_way: bool = False) -> tq.WorkflowApi:
         on_canceled=teardown("canceled", "order_canceled"),
     )
 
-    def place_order(ctx: Any, order: NewOrder) -> None:
+    def place_order(ctx: tq.WorkflowInitializeContext, order: NewOrder) -> None:
         workflow_id = ctx.workflow.initialize()
         ctx.db.add(Order(workflow_id=workflow_id, customer=order.customer, status="placed"))
 
@@ -141,6 +148,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def notified(app: tq.App, order_id: str) -> Callable[[], bool]:
+    """The condition `wait_until` waits for: the customer got a notification."""
+    return lambda: bool(notifications_of(app, order_id))
+
+
 def main(directory: Path | None = None) -> None:
     directory = directory or Path(tempfile.mkdtemp(prefix="tq-independent-"))
     app = tq.App(f"sqlite:///{directory / 'app.db'}")
@@ -163,7 +175,7 @@ def main(directory: Path | None = None) -> None:
                     api.internal_cancel_root_workflow(order_id)
                 orders[customer] = order_id
             for customer, order_id in orders.items():
-                wait_until(lambda order_id=order_id: bool(notifications_of(app, order_id)))
+                wait_until(notified(app, order_id))
                 print(
                     f"order of {customer}: workflow {api.get_workflow_state(order_id)}, "
                     f"order {order_status(app, order_id)}, "

@@ -1,14 +1,14 @@
 """Teardown activity scheduling: `register_scheduled` while alive, `ctx.scheduler` when dying.
 
-The seed's "Teardown Activity Scheduling" pattern. A `critical_work` item's initialize action
-(active lifecycle) records the work in the user's table and registers the `process_data` job
-with `ctx.register_scheduled`, so the job is dropped if the item dies first. Its teardown
-activities — `on_completed`, `on_failed`, `on_canceled` — update the domain row inline
-(mark as completed / failed / clean up) and schedule a notification with `ctx.scheduler`
-directly, so the notification outlives the work item.
+A job scheduled while an element is alive can be tied to it; one scheduled as it is torn down
+must outlive it. A `critical_work` item's initialize action (active lifecycle) records the work
+in the user's table and registers the `process_data` job with `ctx.register_scheduled`, so the
+job is dropped if the item dies first. Its teardown activities — `on_completed`, `on_failed`,
+`on_canceled` — update the domain row inline (mark as completed / failed / clean up) and
+schedule a notification with `ctx.scheduler` directly, so that it outlives the work item.
 
 Work items are added by the application through the API (`api.initialize_work_item(target,
-payload)`); the custom initialize action makes that a public call.
+payload)` with a `tq.Target`); the custom initialize action makes that a public call.
 
 Run it: `python examples/teardown_scheduling.py`
 """
@@ -19,7 +19,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pydantic
 from sqlalchemy import String, select
@@ -36,7 +35,7 @@ class Base(DeclarativeBase):
 
 
 class WorkRecord(Base):
-    """`WorkDomain` of the seed: one row per critical work item."""
+    """The user's record of the work: one row per critical work item."""
 
     __tablename__ = "teardown_work"
 
@@ -62,25 +61,27 @@ class WorkInput(pydantic.BaseModel):
     data: str
 
 
-# --- domain helpers (the seed's WorkDomain.*) --------------------------------------------------
+# --- domain helpers: they run in the caller's transaction -----------------------------------
 
 
-def _record(ctx: Any, work_item_id: str) -> WorkRecord:
-    record: WorkRecord | None = ctx.db.get(WorkRecord, work_item_id)
-    assert record is not None
+def load_record(ctx: tq.TransactionContext, work_item_id: str) -> WorkRecord:
+    """The record of one work item, read in the running transaction."""
+    record = ctx.db.get(WorkRecord, work_item_id)
+    if record is None:
+        raise LookupError(f"work item {work_item_id} has no work record")
     return record
 
 
-def mark_as_completed(ctx: Any, work_item_id: str) -> None:
-    _record(ctx, work_item_id).status = "completed"
+def mark_as_completed(ctx: tq.TransactionContext, work_item_id: str) -> None:
+    load_record(ctx, work_item_id).status = "completed"
 
 
-def mark_as_failed(ctx: Any, work_item_id: str) -> None:
-    _record(ctx, work_item_id).status = "failed"
+def mark_as_failed(ctx: tq.TransactionContext, work_item_id: str) -> None:
+    load_record(ctx, work_item_id).status = "failed"
 
 
-def cleanup(ctx: Any, work_item_id: str) -> None:
-    record = _record(ctx, work_item_id)
+def cleanup(ctx: tq.TransactionContext, work_item_id: str) -> None:
+    record = load_record(ctx, work_item_id)
     record.status = "cleaned_up"
     record.result = None
 
@@ -103,31 +104,35 @@ def build(app: tq.App) -> tq.WorkflowApi:
     Base.metadata.create_all(app.engine)
 
     @app.mutation(name="teardown_scheduling.record_message", internal=True)
-    def record_message(ctx: Any, *, work_item_id: str, kind: str, detail: str = "") -> None:
+    def record_message(
+        ctx: tq.MutationContext, *, work_item_id: str, kind: str, detail: str = ""
+    ) -> None:
         ctx.db.add(Message(work_item_id=work_item_id, kind=kind, detail=detail))
 
     @app.action(name="teardown_scheduling.send_completion_notification", internal=True)
-    def send_completion_notification(ctx: Any, *, work_item_id: str, workflow_id: str) -> None:
+    def send_completion_notification(
+        ctx: tq.ActionContext, *, work_item_id: str, workflow_id: str
+    ) -> None:
         ctx.run_mutation(
             record_message, work_item_id=work_item_id, kind="completed", detail=workflow_id
         )
 
     @app.action(name="teardown_scheduling.send_failure_alert", internal=True)
-    def send_failure_alert(ctx: Any, *, work_item_id: str, timestamp: str) -> None:
+    def send_failure_alert(ctx: tq.ActionContext, *, work_item_id: str, timestamp: str) -> None:
         ctx.run_mutation(record_message, work_item_id=work_item_id, kind="failed", detail=timestamp)
 
     @app.action(name="teardown_scheduling.send_cancellation_notification", internal=True)
-    def send_cancellation_notification(ctx: Any, *, work_item_id: str) -> None:
+    def send_cancellation_notification(ctx: tq.ActionContext, *, work_item_id: str) -> None:
         ctx.run_mutation(record_message, work_item_id=work_item_id, kind="canceled")
 
     @app.mutation(name="teardown_scheduling.save_result", internal=True)
-    def save_result(ctx: Any, *, work_item_id: str, result: str) -> None:
+    def save_result(ctx: tq.MutationContext, *, work_item_id: str, result: str) -> None:
         """Store the result and complete the work item in one transaction (`ctx=ctx`)."""
-        _record(ctx, work_item_id).result = result
+        load_record(ctx, work_item_id).result = result
         api.internal_complete_work_item(work_item_id, ctx=ctx)
 
     @app.action(name="teardown_scheduling.process_data", internal=True)
-    def process_data(ctx: Any, *, work_item_id: str, data: str) -> None:
+    def process_data(ctx: tq.ActionContext, *, work_item_id: str, data: str) -> None:
         try:
             result = process(data)
         except InvalidData as error:
@@ -138,7 +143,7 @@ def build(app: tq.App) -> tq.WorkflowApi:
         ctx.run_mutation(save_result, work_item_id=work_item_id, result=result)
 
     # Active lifecycle: register_scheduled.
-    def initialize_critical_work(ctx: Any, payload: WorkInput) -> None:
+    def initialize_critical_work(ctx: tq.WorkItemActionContext, payload: WorkInput) -> None:
         work_item_id = ctx.work_item.initialize()
         ctx.db.add(
             WorkRecord(
@@ -153,7 +158,7 @@ def build(app: tq.App) -> tq.WorkflowApi:
         )
 
     # Teardown: ctx.scheduler directly, plus inline domain updates.
-    def on_completed(ctx: Any) -> None:
+    def on_completed(ctx: tq.WorkItemActivityContext) -> None:
         ctx.scheduler.run_after(
             0,
             send_completion_notification,
@@ -162,13 +167,13 @@ def build(app: tq.App) -> tq.WorkflowApi:
         )
         mark_as_completed(ctx, ctx.work_item.id)
 
-    def on_failed(ctx: Any) -> None:
+    def on_failed(ctx: tq.WorkItemActivityContext) -> None:
         ctx.scheduler.run_after(
             0, send_failure_alert, work_item_id=ctx.work_item.id, timestamp=ctx.now().isoformat()
         )
         mark_as_failed(ctx, ctx.work_item.id)
 
-    def on_canceled(ctx: Any) -> None:
+    def on_canceled(ctx: tq.WorkItemActivityContext) -> None:
         ctx.scheduler.run_after(0, send_cancellation_notification, work_item_id=ctx.work_item.id)
         cleanup(ctx, ctx.work_item.id)
 
@@ -196,13 +201,12 @@ def build(app: tq.App) -> tq.WorkflowApi:
 
 def add_work(api: tq.WorkflowApi, workflow_id: str, data: str) -> str:
     """Create a `critical_work` item in the `process` task of one workflow instance."""
-    target = {
-        "path": ["critical", "process", "critical_work"],
-        "parent_workflow_id": workflow_id,
-        "parent_task_name": "process",
-    }
-    work_item_id: str = api.initialize_work_item(target, {"data": data})
-    return work_item_id
+    target = tq.Target(
+        path=("critical", "process", "critical_work"),
+        parent_workflow_id=workflow_id,
+        parent_task_name="process",
+    )
+    return api.initialize_work_item(target, {"data": data})
 
 
 def record_of(app: tq.App, work_item_id: str) -> WorkRecord:
@@ -229,6 +233,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def has_messages(app: tq.App, work_item_id: str) -> Callable[[], bool]:
+    """The condition `wait_until` waits for: a message about the work item went out."""
+    return lambda: bool(messages_of(app, work_item_id))
+
+
 def main(directory: Path | None = None) -> None:
     directory = directory or Path(tempfile.mkdtemp(prefix="tq-teardown-"))
     app = tq.App(f"sqlite:///{directory / 'app.db'}")
@@ -247,7 +256,7 @@ def main(directory: Path | None = None) -> None:
         api.internal_cancel_root_workflow(dropped)
         with app.start_worker(poll_interval=0.2):
             for item_id in items.values():
-                wait_until(lambda item_id=item_id: bool(messages_of(app, item_id)))
+                wait_until(has_messages(app, item_id))
         for label, item_id in items.items():
             record = record_of(app, item_id)
             (job,) = [

@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pydantic
 from sqlalchemy import ForeignKey, String, select
@@ -69,10 +68,18 @@ class Decision(pydantic.BaseModel):
 # --- the workflow and its functions ----------------------------------------------------------
 
 
-def require_internal(ctx: Any) -> None:
+def require_internal(ctx: tq.TransactionContext) -> None:
     """Custom actions replace the default ones, internal-only check included: keep it here."""
     if not ctx.is_internal:
         raise tq.NotInternalMutationError("only the engine and its jobs may call this action")
+
+
+def load_expense(ctx: tq.TransactionContext, workflow_id: str) -> Expense:
+    """The expense of one claim, read in the running transaction."""
+    expense = ctx.db.get(Expense, workflow_id)
+    if expense is None:
+        raise LookupError(f"claim {workflow_id} has no expense")
+    return expense
 
 
 def build(
@@ -83,47 +90,47 @@ def build(
 
     @app.mutation(name="tied_lifecycle.record_event", internal=True)
     def record_event(
-        ctx: Any, *, workflow_id: str, event: str, fraud_score: float | None = None
+        ctx: tq.MutationContext, *, workflow_id: str, event: str, fraud_score: float | None = None
     ) -> None:
         ctx.db.add(ExpenseEvent(workflow_id=workflow_id, event=event))
         if fraud_score is not None:
-            ctx.db.get(Expense, workflow_id).fraud_score = fraud_score
+            load_expense(ctx, workflow_id).fraud_score = fraud_score
 
     @app.action(name="tied_lifecycle.run_fraud_check", internal=True)
-    def run_fraud_check(ctx: Any, *, workflow_id: str, amount: int) -> None:
+    def run_fraud_check(ctx: tq.ActionContext, *, workflow_id: str, amount: int) -> None:
         score = min(1.0, amount / 10_000)  # a call to a scoring service, in real life
         ctx.run_mutation(
             record_event, workflow_id=workflow_id, event="fraud_checked", fraud_score=score
         )
 
     @app.action(name="tied_lifecycle.remind_approver", internal=True)
-    def remind_approver(ctx: Any, *, workflow_id: str) -> None:
+    def remind_approver(ctx: tq.ActionContext, *, workflow_id: str) -> None:
         ctx.run_mutation(record_event, workflow_id=workflow_id, event="approver_reminded")
 
     @app.action(name="tied_lifecycle.escalate", internal=True)
-    def escalate(ctx: Any, *, workflow_id: str) -> None:
+    def escalate(ctx: tq.ActionContext, *, workflow_id: str) -> None:
         ctx.run_mutation(record_event, workflow_id=workflow_id, event="escalated")
 
     # The work item: its initialize action ties the fraud check to the work item.
-    def initialize_approval(ctx: Any, payload: None) -> None:
+    def initialize_approval(ctx: tq.WorkItemActionContext, payload: None) -> None:
         require_internal(ctx)
         ctx.work_item.initialize()
-        expense = ctx.db.get(Expense, ctx.parent.workflow.id)
+        expense = load_expense(ctx, ctx.parent.workflow.id)
         ctx.register_scheduled(
             ctx.scheduler.run_after(
                 0, run_fraud_check, workflow_id=expense.workflow_id, amount=expense.amount
             )
         )
 
-    def decide(ctx: Any, decision: Decision) -> None:
+    def decide(ctx: tq.WorkItemActionContext, decision: Decision) -> None:
         # A public action: a real app checks here that the caller is the approver.
-        expense = ctx.db.get(Expense, ctx.parent.workflow.id)
+        expense = load_expense(ctx, ctx.parent.workflow.id)
         expense.status = "approved" if decision.approved else "rejected"
         ctx.work_item.complete()
 
-    def approval_set_status(status: str) -> Callable[[Any], None]:
-        def activity(ctx: Any) -> None:
-            ctx.db.get(Expense, ctx.parent.workflow.id).status = status
+    def approval_set_status(status: str) -> Callable[[tq.WorkItemActivityContext], None]:
+        def activity(ctx: tq.WorkItemActivityContext) -> None:
+            load_expense(ctx, ctx.parent.workflow.id).status = status
 
         return activity
 
@@ -142,7 +149,7 @@ def build(
     )
 
     # The task: its on_enabled ties the reminder to this task generation.
-    def approval_enabled(ctx: Any) -> None:
+    def approval_enabled(ctx: tq.TaskActivityContext) -> None:
         ctx.work_item.initialize()
         ctx.register_scheduled(
             ctx.scheduler.run_after(
@@ -151,7 +158,7 @@ def build(
         )
 
     # The workflow: its initialize action ties the escalation to the workflow.
-    def submit_claim(ctx: Any, claim: Claim) -> None:
+    def submit_claim(ctx: tq.WorkflowInitializeContext, claim: Claim) -> None:
         workflow_id = ctx.workflow.initialize()
         ctx.db.add(
             Expense(
@@ -165,8 +172,8 @@ def build(
             ctx.scheduler.run_after(escalate_after, escalate, workflow_id=workflow_id)
         )
 
-    def claim_withdrawn(ctx: Any) -> None:
-        ctx.db.get(Expense, ctx.workflow.id).status = "withdrawn"
+    def claim_withdrawn(ctx: tq.WorkflowActivityContext) -> None:
+        load_expense(ctx, ctx.workflow.id).status = "withdrawn"
 
     expense_claim = (
         Builder.workflow("expense_claim")

@@ -15,7 +15,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pydantic
 from sqlalchemy import String
@@ -49,11 +48,19 @@ class NewContract(pydantic.BaseModel):
 # --- the workflow ----------------------------------------------------------------------------
 
 
+def load_contract(ctx: tq.TransactionContext, workflow_id: str) -> Contract:
+    """The contract of one workflow instance, read in the running transaction."""
+    contract = ctx.db.get(Contract, workflow_id)
+    if contract is None:
+        raise LookupError(f"workflow {workflow_id} has no contract")
+    return contract
+
+
 def build(app: tq.App, *, delay: float = HOUR) -> tq.WorkflowApi:
     """Create the table and register the workflow (cooling off for `delay` seconds)."""
     Base.metadata.create_all(app.engine)
 
-    def cooling_off_enabled(ctx: Any) -> None:
+    def cooling_off_enabled(ctx: tq.TaskActivityContext) -> None:
         work_item_id = ctx.work_item.initialize()
         # `api` is assigned below; the activity only runs after registration.
         job_id = ctx.register_scheduled(
@@ -61,19 +68,19 @@ def build(app: tq.App, *, delay: float = HOUR) -> tq.WorkflowApi:
                 delay, api.internal_complete_work_item, work_item_id=work_item_id
             )
         )
-        ctx.db.get(Contract, ctx.parent.workflow.id).cooling_off_job = job_id
+        load_contract(ctx, ctx.parent.workflow.id).cooling_off_job = job_id
 
     waiting_period = Builder.work_item("waiting_period").with_activities(
         on_initialized=lambda ctx: ctx.work_item.start()  # completing needs a started item
     )
 
-    def set_status(status: str) -> Callable[[Any], None]:
-        def activity(ctx: Any) -> None:
-            ctx.db.get(Contract, ctx.workflow.id).status = status
+    def set_status(status: str) -> Callable[[tq.WorkflowActivityContext], None]:
+        def activity(ctx: tq.WorkflowActivityContext) -> None:
+            load_contract(ctx, ctx.workflow.id).status = status
 
         return activity
 
-    def sign(ctx: Any, payload: NewContract) -> None:
+    def sign(ctx: tq.WorkflowInitializeContext, payload: NewContract) -> None:
         workflow_id = ctx.workflow.initialize()
         ctx.db.add(
             Contract(workflow_id=workflow_id, customer=payload.customer, status="cooling_off")

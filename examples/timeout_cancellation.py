@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pydantic
 from sqlalchemy import String
@@ -88,10 +87,18 @@ class FakeVerificationService:
 # --- the workflow and its functions ----------------------------------------------------------
 
 
-def require_internal(ctx: Any) -> None:
+def require_internal(ctx: tq.TransactionContext) -> None:
     """Custom actions replace the default ones, internal-only check included: keep it here."""
     if not ctx.is_internal:
         raise tq.NotInternalMutationError("only the engine and its jobs may call this action")
+
+
+def load_check(ctx: tq.TransactionContext, workflow_id: str) -> IdentityCheck:
+    """The identity check of one workflow instance, read in the running transaction."""
+    check = ctx.db.get(IdentityCheck, workflow_id)
+    if check is None:
+        raise LookupError(f"workflow {workflow_id} has no identity check")
+    return check
 
 
 def build(
@@ -100,15 +107,10 @@ def build(
     Base.metadata.create_all(app.engine)
     service = service or FakeVerificationService()
 
-    def check_of(ctx: Any) -> IdentityCheck:
-        check: IdentityCheck | None = ctx.db.get(IdentityCheck, ctx.parent.workflow.id)
-        assert check is not None
-        return check
-
     # --- the slow branch: actions talking to the service ---
 
     @app.action(name="timeout_cancellation.submit_check", internal=True)
-    def submit_check(ctx: Any, *, work_item_id: str, applicant: str) -> None:
+    def submit_check(ctx: tq.ActionContext, *, work_item_id: str, applicant: str) -> None:
         request_id, eta = service.submit(applicant)
         # If the timer won while we were talking to the service, the work item is canceled
         # and starting it fails: nothing left to do.
@@ -120,7 +122,7 @@ def build(
             )
 
     @app.action(name="timeout_cancellation.fetch_result", internal=True)
-    def fetch_result(ctx: Any, *, work_item_id: str, request_id: str) -> None:
+    def fetch_result(ctx: tq.ActionContext, *, work_item_id: str, request_id: str) -> None:
         outcome = service.result(request_id)
         with contextlib.suppress(tq.WorkItemInvalidStateError):  # too late: branch canceled
             ctx.run_mutation(
@@ -129,19 +131,21 @@ def build(
                 payload={"outcome": outcome},
             )
 
-    def initialize_verification(ctx: Any, payload: None) -> None:
+    def initialize_verification(ctx: tq.WorkItemActionContext, payload: None) -> None:
         require_internal(ctx)
         work_item_id = ctx.work_item.initialize()
+        check = load_check(ctx, ctx.parent.workflow.id)
         ctx.register_scheduled(
             ctx.scheduler.run_after(
-                0, submit_check, work_item_id=work_item_id, applicant=check_of(ctx).applicant
+                0, submit_check, work_item_id=work_item_id, applicant=check.applicant
             )
         )
 
-    def start_verification(ctx: Any, submitted: Submitted) -> None:
+    def start_verification(ctx: tq.WorkItemActionContext, submitted: Submitted) -> None:
         require_internal(ctx)
-        check_of(ctx).request_id = submitted.request_id
-        check_of(ctx).status = "submitted"
+        check = load_check(ctx, ctx.parent.workflow.id)
+        check.request_id = submitted.request_id
+        check.status = "submitted"
         # Still the active lifecycle: the answer's job is tied to the work item.
         ctx.register_scheduled(
             ctx.scheduler.run_after(
@@ -152,9 +156,9 @@ def build(
             )
         )
 
-    def complete_verification(ctx: Any, verified: Verified) -> None:
+    def complete_verification(ctx: tq.WorkItemActionContext, verified: Verified) -> None:
         require_internal(ctx)
-        check_of(ctx).outcome = verified.outcome
+        load_check(ctx, ctx.parent.workflow.id).outcome = verified.outcome
 
     verification = Builder.work_item("verification").with_actions(
         Builder.work_item_actions()
@@ -165,7 +169,7 @@ def build(
 
     # --- the timer branch ---
 
-    def timer_enabled(ctx: Any) -> None:
+    def timer_enabled(ctx: tq.TaskActivityContext) -> None:
         work_item_id = ctx.work_item.initialize()
         ctx.register_scheduled(
             ctx.scheduler.run_after(
@@ -177,13 +181,13 @@ def build(
         on_initialized=lambda ctx: ctx.work_item.start()
     )
 
-    def set_status(status: str) -> Callable[[Any], None]:
-        def activity(ctx: Any) -> None:
-            check_of(ctx).status = status
+    def set_status(status: str) -> Callable[[tq.TaskActivityContext], None]:
+        def activity(ctx: tq.TaskActivityContext) -> None:
+            load_check(ctx, ctx.parent.workflow.id).status = status
 
         return activity
 
-    def request_check(ctx: Any, applicant: Applicant) -> None:
+    def request_check(ctx: tq.WorkflowInitializeContext, applicant: Applicant) -> None:
         workflow_id = ctx.workflow.initialize()
         ctx.db.add(IdentityCheck(workflow_id=workflow_id, applicant=applicant.name))
 
@@ -250,6 +254,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def completed(api: tq.WorkflowApi, workflow_id: str) -> Callable[[], bool]:
+    """The condition `wait_until` waits for: the workflow instance has completed."""
+    return lambda: api.get_workflow_state(workflow_id) == "completed"
+
+
 def main(
     directory: Path | None = None,
     *,
@@ -268,11 +277,7 @@ def main(
         with app.start_worker(poll_interval=0.2):
             checks = {name: api.initialize_root_workflow({"name": name}) for name in ("ada", "bob")}
             for workflow_id in checks.values():
-                wait_until(
-                    lambda workflow_id=workflow_id: (
-                        api.get_workflow_state(workflow_id) == "completed"
-                    )
-                )
+                wait_until(completed(api, workflow_id))
         jobs = app.list_jobs(limit=1000)
         for name, workflow_id in checks.items():
             states = api.get_workflow_task_states(workflow_id)

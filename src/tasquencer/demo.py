@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pydantic
 from rich.console import Console
@@ -49,33 +49,31 @@ class NewDocument(pydantic.BaseModel):
     title: str
 
 
-def _document(ctx: Any, workflow_id: str) -> Document:
-    document: Document | None = ctx.db.get(Document, workflow_id)
-    assert document is not None
+def _document(ctx: tq.TransactionContext, workflow_id: str) -> Document:
+    """The document of one review process, read in the running transaction."""
+    document = ctx.db.get(Document, workflow_id)
+    if document is None:
+        raise LookupError(f"workflow {workflow_id} has no document")
     return document
-
-
-def _root_id(ctx: Any) -> str:
-    return ctx.parent.workflow.id  # type: ignore[no-any-return]
 
 
 # --- work items ------------------------------------------------------------------------------
 
 
-def _complete_draft(ctx: Any, draft: Draft) -> None:
-    document = _document(ctx, _root_id(ctx))
+def _complete_draft(ctx: tq.WorkItemActionContext, draft: Draft) -> None:
+    document = _document(ctx, ctx.parent.workflow.id)
     document.revision += 1
     document.status = f"draft v{document.revision} ready"
     ctx.work_item.complete()
 
 
-def _complete_review(ctx: Any, decision: Decision) -> None:
-    document = _document(ctx, _root_id(ctx))
+def _complete_review(ctx: tq.WorkItemActionContext, decision: Decision) -> None:
+    document = _document(ctx, ctx.parent.workflow.id)
     document.status = "approved" if decision.verdict == "approve" else "changes requested"
     ctx.work_item.complete()
 
 
-def _started_by_itself(ctx: Any) -> None:
+def _started_by_itself(ctx: tq.WorkItemActivityContext) -> None:
     ctx.work_item.start()
 
 
@@ -92,11 +90,11 @@ review_item = (
 simple_item = Builder.work_item("do").with_activities(on_initialized=_started_by_itself)
 
 
-def _one_work_item(ctx: Any) -> None:
+def _one_work_item(ctx: tq.TaskActivityContext) -> None:
     ctx.work_item.initialize()
 
 
-def _route_review(ctx: Any) -> Any:
+def _route_review(ctx: tq.RouterContext) -> tq.Route:
     """Approved: on to the release; otherwise back to drafting, for a new draft generation."""
     document = _document(ctx, ctx.parent.workflow.id)
     if document.status == "approved":
@@ -118,19 +116,19 @@ legal_review = (
 )
 
 
-def _start_legal_review(ctx: Any) -> None:
+def _start_legal_review(ctx: tq.CompositeTaskActivityContext) -> None:
     ctx.workflow.initialize()
 
 
 # --- the process -----------------------------------------------------------------------------
 
 
-def _create_document(ctx: Any, payload: NewDocument) -> None:
+def _create_document(ctx: tq.WorkflowInitializeContext, payload: NewDocument) -> None:
     workflow_id = ctx.workflow.initialize()
     ctx.db.add(Document(workflow_id=workflow_id, title=payload.title, status="drafting"))
 
 
-def _published(ctx: Any) -> None:
+def _published(ctx: tq.WorkflowActivityContext) -> None:
     _document(ctx, ctx.workflow.id).status = "published"
 
 
@@ -182,7 +180,7 @@ def run(path: Path, console: Console | None = None) -> str:
     app, api = build(path)
     say: Callable[[str], None] = console.print
     try:
-        workflow_id: str = api.initialize_root_workflow({"title": "Quarterly report"})
+        workflow_id = api.initialize_root_workflow({"title": "Quarterly report"})
         say(f"[bold]document_review[/bold] {workflow_id} started ({path})")
         steps = [
             ("draft", {"text": "first draft"}, "agent wrote draft v1"),
@@ -215,8 +213,7 @@ def run(path: Path, console: Console | None = None) -> str:
 
 
 def _open_item(api: tq.WorkflowApi, workflow_id: str, task: str) -> tq.WorkItem:
-    items: list[tq.WorkItem] = api.list_work_items(workflow_id, task_name=task, state="started")
-    (item,) = items
+    (item,) = api.list_work_items(workflow_id, task_name=task, state="started")
     return item
 
 

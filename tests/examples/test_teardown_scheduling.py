@@ -1,4 +1,4 @@
-"""examples/teardown_scheduling.py: the seed's teardown activity scheduling pattern."""
+"""examples/teardown_scheduling.py: scheduling from teardown activities, so the jobs outlive the element."""
 
 import pytest
 
