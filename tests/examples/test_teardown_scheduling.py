@@ -1,4 +1,4 @@
-"""examples/teardown_scheduling.py: scheduling from teardown activities, so the jobs outlive the element."""
+"""examples/teardown_scheduling.py: jobs scheduled from teardown activities outlive the element."""
 
 import pytest
 
