@@ -24,6 +24,7 @@ lint: install
 	$(BIN)/ruff format --check src tests examples benchmarks
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples
 
 pytest: install
 	$(BIN)/pytest -q

@@ -158,7 +158,7 @@ def build(app: tq.App) -> tq.WorkflowApi:
         )
 
     # Teardown: ctx.scheduler directly, plus inline domain updates.
-    def on_completed(ctx: tq.WorkItemActivityContext) -> None:
+    def on_completed(ctx: tq.WorkItemTeardownContext) -> None:
         ctx.scheduler.run_after(
             0,
             send_completion_notification,
@@ -167,13 +167,13 @@ def build(app: tq.App) -> tq.WorkflowApi:
         )
         mark_as_completed(ctx, ctx.work_item.id)
 
-    def on_failed(ctx: tq.WorkItemActivityContext) -> None:
+    def on_failed(ctx: tq.WorkItemTeardownContext) -> None:
         ctx.scheduler.run_after(
             0, send_failure_alert, work_item_id=ctx.work_item.id, timestamp=ctx.now().isoformat()
         )
         mark_as_failed(ctx, ctx.work_item.id)
 
-    def on_canceled(ctx: tq.WorkItemActivityContext) -> None:
+    def on_canceled(ctx: tq.WorkItemTeardownContext) -> None:
         ctx.scheduler.run_after(0, send_cancellation_notification, work_item_id=ctx.work_item.id)
         cleanup(ctx, ctx.work_item.id)
 

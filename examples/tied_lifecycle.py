@@ -128,8 +128,8 @@ def build(
         expense.status = "approved" if decision.approved else "rejected"
         ctx.work_item.complete()
 
-    def approval_set_status(status: str) -> Callable[[tq.WorkItemActivityContext], None]:
-        def activity(ctx: tq.WorkItemActivityContext) -> None:
+    def approval_set_status(status: str) -> Callable[[tq.WorkItemTeardownContext], None]:
+        def activity(ctx: tq.WorkItemTeardownContext) -> None:
             load_expense(ctx, ctx.parent.workflow.id).status = status
 
         return activity
@@ -172,7 +172,7 @@ def build(
             ctx.scheduler.run_after(escalate_after, escalate, workflow_id=workflow_id)
         )
 
-    def claim_withdrawn(ctx: tq.WorkflowActivityContext) -> None:
+    def claim_withdrawn(ctx: tq.WorkflowTeardownContext) -> None:
         load_expense(ctx, ctx.workflow.id).status = "withdrawn"
 
     expense_claim = (

@@ -74,8 +74,8 @@ def build(app: tq.App, *, delay: float = HOUR) -> tq.WorkflowApi:
         on_initialized=lambda ctx: ctx.work_item.start()  # completing needs a started item
     )
 
-    def set_status(status: str) -> Callable[[tq.WorkflowActivityContext], None]:
-        def activity(ctx: tq.WorkflowActivityContext) -> None:
+    def set_status(status: str) -> Callable[[tq.WorkflowTeardownContext], None]:
+        def activity(ctx: tq.WorkflowTeardownContext) -> None:
             load_contract(ctx, ctx.workflow.id).status = status
 
         return activity

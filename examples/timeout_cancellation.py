@@ -181,8 +181,8 @@ def build(
         on_initialized=lambda ctx: ctx.work_item.start()
     )
 
-    def set_status(status: str) -> Callable[[tq.TaskActivityContext], None]:
-        def activity(ctx: tq.TaskActivityContext) -> None:
+    def set_status(status: str) -> Callable[[tq.TaskTeardownContext], None]:
+        def activity(ctx: tq.TaskTeardownContext) -> None:
             load_check(ctx, ctx.parent.workflow.id).status = status
 
         return activity

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, TypeVar, overload
+from typing import Any, Concatenate, TypeVar, overload
 
 from tasquencer.api.facade import WorkflowApi
+from tasquencer.contexts import ActionContext, AsyncActionContext, MutationContext, QueryContext
 from tasquencer.builder.workflow import WorkflowBuilder
 from tasquencer.engine.definitions import CompiledVersion
 from tasquencer.errors import UnknownVersionError, WorkflowNotFoundError
@@ -26,7 +27,14 @@ from tasquencer.store import database
 from tasquencer.store.sql import dialect_for
 from tasquencer.versioning.versions import VersionsBuilder, WorkflowVersions, register_versions
 
-F = TypeVar("F", bound=Callable[..., Any])
+# What each decorator accepts: a function whose first parameter takes that kind of ctx.
+Mutation = TypeVar("Mutation", bound=Callable[Concatenate[MutationContext, ...], object])
+Query = TypeVar("Query", bound=Callable[Concatenate[QueryContext, ...], object])
+Action = TypeVar(
+    "Action",
+    bound=Callable[Concatenate[ActionContext, ...], object]
+    | Callable[Concatenate[AsyncActionContext, ...], Awaitable[object]],
+)
 R = TypeVar("R")
 
 _MAX_AGE = timedelta(days=100 * 365).total_seconds()
@@ -107,11 +115,11 @@ class App:
     # --- functions -----------------------------------------------------------------------
 
     @overload
-    def mutation(self, fn: F, /) -> F: ...
+    def mutation(self, fn: Mutation, /) -> Mutation: ...
     @overload
     def mutation(
         self, fn: None = None, /, *, internal: bool = ..., name: str | None = ...
-    ) -> Callable[[F], F]: ...
+    ) -> Callable[[Mutation], Mutation]: ...
     def mutation(
         self,
         fn: Callable[..., Any] | None = None,
@@ -124,11 +132,11 @@ class App:
         return self._decorator("mutation", fn, internal=internal, name=name)
 
     @overload
-    def query(self, fn: F, /) -> F: ...
+    def query(self, fn: Query, /) -> Query: ...
     @overload
     def query(
         self, fn: None = None, /, *, internal: bool = ..., name: str | None = ...
-    ) -> Callable[[F], F]: ...
+    ) -> Callable[[Query], Query]: ...
     def query(
         self,
         fn: Callable[..., Any] | None = None,
@@ -141,7 +149,7 @@ class App:
         return self._decorator("query", fn, internal=internal, name=name)
 
     @overload
-    def action(self, fn: F, /) -> F: ...
+    def action(self, fn: Action, /) -> Action: ...
     @overload
     def action(
         self,
@@ -151,7 +159,7 @@ class App:
         internal: bool = ...,
         name: str | None = ...,
         retry: Retry | None = ...,
-    ) -> Callable[[F], F]: ...
+    ) -> Callable[[Action], Action]: ...
     def action(
         self,
         fn: Callable[..., Any] | None = None,

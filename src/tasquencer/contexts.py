@@ -28,7 +28,7 @@ an API call to run that call inside the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -41,6 +41,8 @@ from tasquencer.records import JobRecord
 ExecutionMode = Literal["normal", "fastForward"]
 Path = tuple[str, ...]
 R = TypeVar("R")
+# A registered function (or API method) given as itself or by its registered name.
+Schedulable = Callable[..., object] | str
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -95,10 +97,9 @@ class ParentWorkflow:
 
 
 @dataclass(frozen=True, slots=True)
-class ParentTask:
+class ParentTask(ParentWorkflow):
     """`ctx.parent` of a work item or a child workflow: the workflow and the task that own it."""
 
-    workflow: WorkflowInfo
     task: TaskInfo
 
 
@@ -143,11 +144,13 @@ PolicyDecision = PolicyResult | Literal["continue", "complete", "fail"]
 class Scheduler(Protocol):
     """`ctx.scheduler`: jobs that run later in a worker (inside a transaction: rows of it)."""
 
-    def run_after(self, delay: float | timedelta, function: object, /, **kwargs: object) -> str:
+    def run_after(
+        self, delay: float | timedelta, function: Schedulable, /, **kwargs: object
+    ) -> str:
         """Run `function(**kwargs)` `delay` seconds from now; returns the job id."""
         ...
 
-    def run_at(self, when: datetime, function: object, /, **kwargs: object) -> str:
+    def run_at(self, when: datetime, function: Schedulable, /, **kwargs: object) -> str:
         """Run `function(**kwargs)` at `when` (timezone-aware); returns the job id."""
         ...
 
@@ -200,25 +203,37 @@ class ElementContext(MutationContext, Protocol):
 
 
 class LifecycleContext(ElementContext, Protocol):
-    """An element's activity or action: jobs can be tied to the element."""
+    """An element's active lifecycle (not its teardown): jobs can be tied to the element."""
 
     def register_scheduled(self, job_id: str) -> str:
-        """Tie a job to this element: it is canceled when the element is torn down. Refused
-        (`RegisterScheduledNotAllowedError`) where the element is already being torn down."""
+        """Tie a job to this element: it is canceled when the element is torn down."""
         ...
+
+
+class InWorkflowContext(ElementContext, Protocol):
+    """A callback of something inside a workflow (a task, a work item, a router, a policy):
+    `ctx.parent.workflow` is the workflow it belongs to."""
+
+    @property
+    def parent(self) -> ParentWorkflow: ...
 
 
 # --- workflows -------------------------------------------------------------------------------
 
 
-class WorkflowActivityContext(LifecycleContext, Protocol):
-    """A workflow's activities: `ctx.workflow.id/name`; `ctx.parent` is None for a root."""
+class WorkflowTeardownContext(ElementContext, Protocol):
+    """A workflow's `on_completed`, `on_failed`, `on_canceled`: `ctx.workflow.id/name`;
+    `ctx.parent` is None for a root."""
 
     @property
     def workflow(self) -> WorkflowInfo: ...
 
     @property
     def parent(self) -> ParentTask | None: ...
+
+
+class WorkflowActivityContext(WorkflowTeardownContext, LifecycleContext, Protocol):
+    """A workflow's `on_initialized` and `on_started`."""
 
 
 class WorkflowInitializer(Protocol):
@@ -257,7 +272,7 @@ class WorkflowCanceler(Protocol):
         ...
 
 
-class WorkflowCancelContext(LifecycleContext, Protocol):
+class WorkflowCancelContext(ElementContext, Protocol):
     """A workflow's cancel action."""
 
     @property
@@ -270,18 +285,20 @@ class WorkflowCancelContext(LifecycleContext, Protocol):
 # --- work items ------------------------------------------------------------------------------
 
 
-class WorkItemActionHandle(Protocol):
-    """`ctx.work_item` in a work item action: the action's own transition, performed now.
-
-    Only the method of the running action works (`complete()` in the complete action, ...);
-    the others raise `AttributeError`. Each returns the work item's id.
-    """
-
+class WorkItemInfo(Protocol):
     @property
     def id(self) -> str: ...
 
     @property
     def name(self) -> str: ...
+
+
+class WorkItemActionHandle(WorkItemInfo, Protocol):
+    """`ctx.work_item` in a work item action: the action's own transition, performed now.
+
+    Only the method of the running action works (`complete()` in the complete action, ...);
+    the others raise `AttributeError`. Each returns the work item's id.
+    """
 
     def initialize(self) -> str: ...
 
@@ -296,8 +313,12 @@ class WorkItemActionHandle(Protocol):
     def reset(self) -> str: ...
 
 
-class WorkItemActionContext(LifecycleContext, Protocol):
-    """A work item action callback `(ctx, payload) -> None`."""
+class WorkItemActionContext(InWorkflowContext, LifecycleContext, Protocol):
+    """A work item action callback `(ctx, payload) -> None`.
+
+    `ctx.register_scheduled` works in the initialize and start actions; the others end the
+    work item's active life and refuse it.
+    """
 
     @property
     def work_item(self) -> WorkItemActionHandle: ...
@@ -306,18 +327,21 @@ class WorkItemActionContext(LifecycleContext, Protocol):
     def parent(self) -> ParentTask: ...
 
 
-class WorkItemActivityHandle(Protocol):
-    """`ctx.work_item` in a work item activity: auto-triggers, run once the activity returns.
+class WorkItemTeardownContext(InWorkflowContext, Protocol):
+    """A work item's `on_completed`, `on_failed`, `on_canceled`, `on_reset`."""
 
-    `start()` is available in `on_initialized`; `complete()`, `fail()`, `cancel()` in
+    @property
+    def work_item(self) -> WorkItemInfo: ...
+
+    @property
+    def parent(self) -> ParentTask: ...
+
+
+class WorkItemActivityHandle(WorkItemInfo, Protocol):
+    """`ctx.work_item` in `on_initialized` / `on_started`: auto-triggers, run once the activity
+    returns: `start()` in `on_initialized`; `complete()`, `fail()` or `cancel()` in
     `on_started`; one per activity.
     """
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
 
     def start(self, payload: object = None) -> None: ...
 
@@ -328,14 +352,11 @@ class WorkItemActivityHandle(Protocol):
     def cancel(self, payload: object = None) -> None: ...
 
 
-class WorkItemActivityContext(LifecycleContext, Protocol):
-    """A work item's activities (`on_initialized`, `on_started`, `on_completed`, ...)."""
+class WorkItemActivityContext(WorkItemTeardownContext, LifecycleContext, Protocol):
+    """A work item's `on_initialized` and `on_started`."""
 
     @property
     def work_item(self) -> WorkItemActivityHandle: ...
-
-    @property
-    def parent(self) -> ParentTask: ...
 
 
 # --- tasks -----------------------------------------------------------------------------------
@@ -358,16 +379,13 @@ class TaskHandle(Protocol):
         ...
 
 
-class TaskElementContext(ElementContext, Protocol):
+class TaskElementContext(InWorkflowContext, Protocol):
     @property
     def task(self) -> TaskHandle: ...
 
-    @property
-    def parent(self) -> ParentWorkflow: ...
-
 
 class TaskWorkItemsView(Protocol):
-    """What policies and routers see of a task generation's work items."""
+    """What a task's teardown activities, policy and router see of a generation's work items."""
 
     @property
     def name(self) -> str: ...
@@ -379,7 +397,7 @@ class TaskWorkItemsView(Protocol):
 
 
 class TaskWorkItems(TaskWorkItemsView, Protocol):
-    """`ctx.work_item` in a task's activities."""
+    """`ctx.work_item` in a task's `on_enabled`, `on_started`, `on_work_item_state_changed`."""
 
     def initialize(self, payload: object = None) -> str:
         """Create a work item in this task generation; its auto-triggers run after the
@@ -400,22 +418,30 @@ class WorkItemChange(TaskWorkItems, Protocol):
     def next_state(self) -> str: ...
 
 
-class TaskActivityContext(TaskElementContext, LifecycleContext, Protocol):
-    """A task's activities (`on_enabled`, `on_started`, `on_completed`, ...)."""
+class TaskTeardownContext(TaskElementContext, Protocol):
+    """A task's `on_completed`, `on_failed`, `on_canceled`, `on_disabled`."""
+
+    @property
+    def work_item(self) -> TaskWorkItemsView: ...
+
+
+class TaskActivityContext(TaskTeardownContext, LifecycleContext, Protocol):
+    """A task's `on_enabled` and `on_started`."""
 
     @property
     def work_item(self) -> TaskWorkItems: ...
 
 
 class WorkItemStateChangedContext(TaskActivityContext, Protocol):
-    """A task's `on_work_item_state_changed`."""
+    """A task's `on_work_item_state_changed` (`register_scheduled` and `initialize` are
+    refused while the task is being torn down)."""
 
     @property
     def work_item(self) -> WorkItemChange: ...
 
 
 class ChildWorkflowsView(Protocol):
-    """What policies and routers see of a composite task generation's child workflows."""
+    """What a composite task's teardown, policy and router see of its child workflows."""
 
     @property
     def name(self) -> str: ...
@@ -427,7 +453,7 @@ class ChildWorkflowsView(Protocol):
 
 
 class ChildWorkflows(ChildWorkflowsView, Protocol):
-    """`ctx.workflow` in a composite task's activities."""
+    """`ctx.workflow` in a composite task's active activities."""
 
     def initialize(self, payload: object = None) -> str:
         """Create and initialize a child workflow in this task generation; returns its id."""
@@ -447,8 +473,15 @@ class ChildWorkflowChange(ChildWorkflows, Protocol):
     def next_state(self) -> str: ...
 
 
-class CompositeTaskActivityContext(TaskElementContext, LifecycleContext, Protocol):
-    """A composite task's activities."""
+class CompositeTaskTeardownContext(TaskElementContext, Protocol):
+    """A composite task's `on_completed`, `on_failed`, `on_canceled`, `on_disabled`."""
+
+    @property
+    def workflow(self) -> ChildWorkflowsView: ...
+
+
+class CompositeTaskActivityContext(CompositeTaskTeardownContext, LifecycleContext, Protocol):
+    """A composite task's `on_enabled` and `on_started`."""
 
     @property
     def workflow(self) -> ChildWorkflows: ...
@@ -461,20 +494,41 @@ class ChildWorkflowStateChangedContext(CompositeTaskActivityContext, Protocol):
     def workflow(self) -> ChildWorkflowChange: ...
 
 
-class DynamicChildWorkflows(Protocol):
-    """`ctx.workflow` in a dynamic composite task's activities: one initializer per child
-    workflow name (`ctx.workflow.initialize["review"](payload)`, or as an attribute)."""
+class ChildInitializer(Protocol):
+    def __call__(self, payload: object = None) -> str:
+        """Create and initialize a child workflow of this name; returns its id."""
+        ...
 
+
+class DynamicInitializers(Protocol):
+    """`ctx.workflow.initialize` of a dynamic composite task: `initialize["review"](payload)`
+    or `initialize.review(payload)`."""
+
+    def __getitem__(self, name: str) -> ChildInitializer: ...
+
+    def __getattr__(self, name: str) -> ChildInitializer: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __len__(self) -> int: ...
+
+
+class DynamicChildWorkflowsView(Protocol):
     @property
     def paths(self) -> Mapping[str, Path]: ...
 
     @property
     def names(self) -> Mapping[str, str]: ...
 
-    @property
-    def initialize(self) -> Mapping[str, Callable[..., str]]: ...
-
     def get_all_workflow_ids(self) -> list[str]: ...
+
+
+class DynamicChildWorkflows(DynamicChildWorkflowsView, Protocol):
+    """`ctx.workflow` in a dynamic composite task's active activities: one initializer per
+    child workflow name."""
+
+    @property
+    def initialize(self) -> DynamicInitializers: ...
 
 
 class DynamicChildWorkflowChange(DynamicChildWorkflows, Protocol):
@@ -495,8 +549,17 @@ class DynamicChildWorkflowChange(DynamicChildWorkflows, Protocol):
     def next_state(self) -> str: ...
 
 
-class DynamicCompositeTaskActivityContext(TaskElementContext, LifecycleContext, Protocol):
-    """A dynamic composite task's activities."""
+class DynamicCompositeTaskTeardownContext(TaskElementContext, Protocol):
+    """A dynamic composite task's `on_completed`, `on_failed`, `on_canceled`, `on_disabled`."""
+
+    @property
+    def workflow(self) -> DynamicChildWorkflowsView: ...
+
+
+class DynamicCompositeTaskActivityContext(
+    DynamicCompositeTaskTeardownContext, LifecycleContext, Protocol
+):
+    """A dynamic composite task's `on_enabled` and `on_started`."""
 
     @property
     def workflow(self) -> DynamicChildWorkflows: ...
@@ -575,9 +638,11 @@ Router = Callable[[RouterContext], "Route | Sequence[Route]"]
 class ActionScheduler(Protocol):
     """`ctx.scheduler` in an action: each call commits on its own."""
 
-    def run_after(self, delay: float | timedelta, function: object, /, **kwargs: object) -> str: ...
+    def run_after(
+        self, delay: float | timedelta, function: Schedulable, /, **kwargs: object
+    ) -> str: ...
 
-    def run_at(self, when: datetime, function: object, /, **kwargs: object) -> str: ...
+    def run_at(self, when: datetime, function: Schedulable, /, **kwargs: object) -> str: ...
 
     def cancel(self, job_id: str) -> None: ...
 

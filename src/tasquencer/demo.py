@@ -128,7 +128,7 @@ def _create_document(ctx: tq.WorkflowInitializeContext, payload: NewDocument) ->
     ctx.db.add(Document(workflow_id=workflow_id, title=payload.title, status="drafting"))
 
 
-def _published(ctx: tq.WorkflowActivityContext) -> None:
+def _published(ctx: tq.WorkflowTeardownContext) -> None:
     _document(ctx, ctx.workflow.id).status = "published"
 
 

@@ -97,7 +97,7 @@ class WorkflowSnapshot:
 class JobRecord:
     id: str
     function: str
-    args: dict[str, Any]
+    args: dict[str, object]
     state: JobState
     run_at: datetime
     attempts: int

@@ -94,3 +94,38 @@ def act(ctx: tq.ActionContext) -> None:
 
 def query(ctx: tq.QueryContext) -> None:
     ctx.scheduler.run_after(1, "x")  # type: ignore[attr-defined]
+
+
+def teardown_registers_a_job(ctx: tq.TaskTeardownContext) -> None:
+    ctx.register_scheduled("job")  # type: ignore[attr-defined]
+    ctx.work_item.initialize()  # type: ignore[attr-defined]
+
+
+def item_teardown(ctx: tq.WorkItemTeardownContext) -> None:
+    ctx.work_item.start()  # type: ignore[attr-defined]
+
+
+def workflow_started(ctx: tq.WorkflowActivityContext) -> None:
+    pass
+
+
+Builder.workflow("w").with_activities(on_completed=workflow_started)  # type: ignore[arg-type]
+Builder.task("x").with_activities(on_completed=activity)  # type: ignore[arg-type]
+
+
+def a_command_in_a_query(ctx: tq.QueryContext) -> None:
+    api.internal_cancel_workflow("id", ctx=ctx)  # type: ignore[arg-type]
+
+
+@app.mutation  # type: ignore[type-var]
+def mutation_with_an_action_ctx(ctx: tq.ActionContext) -> None:
+    pass
+
+
+@app.action  # type: ignore[type-var]
+def action_with_a_mutation_ctx(ctx: tq.MutationContext) -> None:
+    pass
+
+
+def schedule_a_number(ctx: tq.MutationContext) -> None:
+    ctx.scheduler.run_after(0, 42)  # type: ignore[arg-type]

@@ -67,6 +67,16 @@ def child_changed(ctx: tq.ChildWorkflowStateChangedContext) -> None:
 
 def start_children(ctx: tq.DynamicCompositeTaskActivityContext) -> None:
     ctx.workflow.initialize["review"]({"x": 1})
+    ctx.workflow.initialize.review()
+
+
+def shared_helper(ctx: tq.InWorkflowContext) -> str:
+    """Usable from work item actions, task activities, routers and policies alike."""
+    return ctx.parent.workflow.id
+
+
+def teardown(ctx: tq.TaskTeardownContext) -> None:
+    print(shared_helper(ctx), ctx.work_item.get_all_work_item_ids())
 
 
 def choose(ctx: tq.RouterContext) -> tq.Route:
@@ -110,7 +120,12 @@ workflow = (
         Builder.task(review)
         .with_split_type("xor")
         .with_policy(wait_for_two)
-        .with_activities(on_enabled=one_work_item, on_work_item_state_changed=item_changed),
+        .with_activities(
+            on_enabled=one_work_item,
+            on_work_item_state_changed=item_changed,
+            on_completed=teardown,
+            on_canceled=shared_helper,  # a helper on a wider ctx fits anywhere
+        ),
     )
     .composite_task(
         "legal",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from tasquencer.api import reads
-from tasquencer.contexts import EXTERNAL, INTERNAL, Caller, TransactionContext
+from tasquencer.contexts import EXTERNAL, INTERNAL, Caller, MutationContext, TransactionContext
 from tasquencer.engine import lookup, work_items, workflows
 from tasquencer.engine.definitions import CompiledVersion, describe_structure
 from tasquencer.engine.execution import Execution
@@ -54,19 +54,19 @@ class WorkflowApi:
     # --- workflows -------------------------------------------------------------------------
 
     def initialize_root_workflow(
-        self, payload: object = None, *, ctx: TransactionContext | None = None
+        self, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         """Start a new instance of this version; returns its id."""
         return self._command(ctx, EXTERNAL, (), self._initialize_root, payload)
 
     def internal_initialize_root_workflow(
-        self, payload: object = None, *, ctx: TransactionContext | None = None
+        self, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         """`initialize_root_workflow` as an internal call."""
         return self._command(ctx, INTERNAL, (), self._initialize_root, payload)
 
     def cancel_root_workflow(
-        self, workflow_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Cancel a root instance (its cancel action validates `payload`)."""
         self._command(
@@ -74,14 +74,14 @@ class WorkflowApi:
         )
 
     def internal_cancel_root_workflow(
-        self, workflow_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(
             ctx, INTERNAL, _workflow_tree(workflow_id), self._cancel_root, workflow_id, payload
         )
 
     def initialize_workflow(
-        self, target: TargetArg, payload: object = None, *, ctx: TransactionContext | None = None
+        self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         """Create a child workflow of a composite task; returns its id.
 
@@ -93,14 +93,14 @@ class WorkflowApi:
         )
 
     def internal_initialize_workflow(
-        self, target: TargetArg, payload: object = None, *, ctx: TransactionContext | None = None
+        self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         return self._command(
             ctx, INTERNAL, _target_tree(target), self._initialize_child, target, payload
         )
 
     def cancel_workflow(
-        self, workflow_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Cancel a workflow instance, root or child."""
         self._command(
@@ -108,7 +108,7 @@ class WorkflowApi:
         )
 
     def internal_cancel_workflow(
-        self, workflow_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(
             ctx, INTERNAL, _workflow_tree(workflow_id), self._cancel, workflow_id, payload
@@ -117,7 +117,7 @@ class WorkflowApi:
     # --- work items ------------------------------------------------------------------------
 
     def initialize_work_item(
-        self, target: TargetArg, payload: object = None, *, ctx: TransactionContext | None = None
+        self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         """Create a work item of a task; returns its id."""
         return self._command(
@@ -125,25 +125,25 @@ class WorkflowApi:
         )
 
     def internal_initialize_work_item(
-        self, target: TargetArg, payload: object = None, *, ctx: TransactionContext | None = None
+        self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         return self._command(
             ctx, INTERNAL, _target_tree(target), self._initialize_work_item, target, payload
         )
 
     def start_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Start an initialized work item (its task and workflow start with it if needed)."""
         self._command(ctx, EXTERNAL, _item_tree(work_item_id), self._start, work_item_id, payload)
 
     def internal_start_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(ctx, INTERNAL, _item_tree(work_item_id), self._start, work_item_id, payload)
 
     def complete_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Complete a started work item; its task's policy decides what follows."""
         self._command(
@@ -151,25 +151,25 @@ class WorkflowApi:
         )
 
     def internal_complete_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(
             ctx, INTERNAL, _item_tree(work_item_id), self._complete, work_item_id, payload
         )
 
     def fail_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Fail a started work item (by default its task and workflow fail with it)."""
         self._command(ctx, EXTERNAL, _item_tree(work_item_id), self._fail, work_item_id, payload)
 
     def internal_fail_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(ctx, INTERNAL, _item_tree(work_item_id), self._fail, work_item_id, payload)
 
     def cancel_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Cancel an initialized or started work item."""
         self._command(
@@ -177,20 +177,20 @@ class WorkflowApi:
         )
 
     def internal_cancel_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(
             ctx, INTERNAL, _item_tree(work_item_id), self._cancel_item, work_item_id, payload
         )
 
     def reset_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Put a started work item back to initialized; its task stays started."""
         self._command(ctx, EXTERNAL, _item_tree(work_item_id), self._reset, work_item_id, payload)
 
     def internal_reset_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(ctx, INTERNAL, _item_tree(work_item_id), self._reset, work_item_id, payload)
 
@@ -305,7 +305,7 @@ class WorkflowApi:
 
     def _command(
         self,
-        ctx: TransactionContext | None,
+        ctx: MutationContext | None,
         caller: Caller,
         trees: list[TreeHint] | tuple[()],
         command: Callable[..., R],

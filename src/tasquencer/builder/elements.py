@@ -19,15 +19,19 @@ from tasquencer.contexts import (
     ChildWorkflowStateChangedContext,
     CompositePolicyContext,
     CompositeTaskActivityContext,
+    CompositeTaskTeardownContext,
     DummyTaskActivityContext,
     DynamicChildWorkflowStateChangedContext,
     DynamicCompositePolicyContext,
     DynamicCompositeTaskActivityContext,
+    DynamicCompositeTaskTeardownContext,
     PolicyDecision,
     TaskActivityContext,
     TaskPolicyContext,
+    TaskTeardownContext,
     WorkItemActivityContext,
     WorkItemStateChangedContext,
+    WorkItemTeardownContext,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +46,7 @@ DEFAULT_STATS_SHARDS = 8
 
 Ctx = TypeVar("Ctx")
 PolicyCtx = TypeVar("PolicyCtx")
+TeardownCtx = TypeVar("TeardownCtx")
 ChangedCtx = TypeVar("ChangedCtx")
 # A callback `(ctx) -> None`; what it returns is ignored.
 On = Callable[[Ctx], object] | None
@@ -66,10 +71,10 @@ class WorkItemBuilder:
         *,
         on_initialized: On[WorkItemActivityContext] = None,
         on_started: On[WorkItemActivityContext] = None,
-        on_completed: On[WorkItemActivityContext] = None,
-        on_failed: On[WorkItemActivityContext] = None,
-        on_canceled: On[WorkItemActivityContext] = None,
-        on_reset: On[WorkItemActivityContext] = None,
+        on_completed: On[WorkItemTeardownContext] = None,
+        on_failed: On[WorkItemTeardownContext] = None,
+        on_canceled: On[WorkItemTeardownContext] = None,
+        on_reset: On[WorkItemTeardownContext] = None,
     ) -> WorkItemBuilder:
         given = dict(
             on_initialized=on_initialized,
@@ -136,10 +141,10 @@ class TaskBuilder(_PolicyTaskBuilder[TaskPolicyContext]):
         *,
         on_enabled: On[TaskActivityContext] = None,
         on_started: On[TaskActivityContext] = None,
-        on_completed: On[TaskActivityContext] = None,
-        on_failed: On[TaskActivityContext] = None,
-        on_canceled: On[TaskActivityContext] = None,
-        on_disabled: On[TaskActivityContext] = None,
+        on_completed: On[TaskTeardownContext] = None,
+        on_failed: On[TaskTeardownContext] = None,
+        on_canceled: On[TaskTeardownContext] = None,
+        on_disabled: On[TaskTeardownContext] = None,
         on_work_item_state_changed: On[WorkItemStateChangedContext] = None,
     ) -> TaskBuilder:
         given = dict(
@@ -155,7 +160,9 @@ class TaskBuilder(_PolicyTaskBuilder[TaskPolicyContext]):
 
 
 @dataclass(frozen=True, slots=True)
-class _ChildWorkflowTaskBuilder(_PolicyTaskBuilder[PolicyCtx], Generic[PolicyCtx, Ctx, ChangedCtx]):
+class _ChildWorkflowTaskBuilder(
+    _PolicyTaskBuilder[PolicyCtx], Generic[PolicyCtx, Ctx, TeardownCtx, ChangedCtx]
+):
     """What composite and dynamic composite tasks share: child workflows, and their activity."""
 
     def with_activities(
@@ -163,10 +170,10 @@ class _ChildWorkflowTaskBuilder(_PolicyTaskBuilder[PolicyCtx], Generic[PolicyCtx
         *,
         on_enabled: On[Ctx] = None,
         on_started: On[Ctx] = None,
-        on_completed: On[Ctx] = None,
-        on_failed: On[Ctx] = None,
-        on_canceled: On[Ctx] = None,
-        on_disabled: On[Ctx] = None,
+        on_completed: On[TeardownCtx] = None,
+        on_failed: On[TeardownCtx] = None,
+        on_canceled: On[TeardownCtx] = None,
+        on_disabled: On[TeardownCtx] = None,
         on_workflow_state_changed: On[ChangedCtx] = None,
     ) -> Self:
         given = dict(
@@ -184,7 +191,10 @@ class _ChildWorkflowTaskBuilder(_PolicyTaskBuilder[PolicyCtx], Generic[PolicyCtx
 @dataclass(frozen=True, slots=True)
 class CompositeTaskBuilder(
     _ChildWorkflowTaskBuilder[
-        CompositePolicyContext, CompositeTaskActivityContext, ChildWorkflowStateChangedContext
+        CompositePolicyContext,
+        CompositeTaskActivityContext,
+        CompositeTaskTeardownContext,
+        ChildWorkflowStateChangedContext,
     ]
 ):
     """A task whose work is done by child workflows of one definition."""
@@ -198,6 +208,7 @@ class DynamicCompositeTaskBuilder(
     _ChildWorkflowTaskBuilder[
         DynamicCompositePolicyContext,
         DynamicCompositeTaskActivityContext,
+        DynamicCompositeTaskTeardownContext,
         DynamicChildWorkflowStateChangedContext,
     ]
 ):

@@ -16,7 +16,7 @@ from tasquencer.builder.elements import (
     On,
     TaskBuilder,
 )
-from tasquencer.contexts import Router, WorkflowActivityContext
+from tasquencer.contexts import Router, WorkflowActivityContext, WorkflowTeardownContext
 
 # How routers are kept once their types have been checked at the builder.
 StoredRouter = Callable[[Any], object]
@@ -172,9 +172,9 @@ class WorkflowBuilder:
         *,
         on_initialized: On[WorkflowActivityContext] = None,
         on_started: On[WorkflowActivityContext] = None,
-        on_completed: On[WorkflowActivityContext] = None,
-        on_failed: On[WorkflowActivityContext] = None,
-        on_canceled: On[WorkflowActivityContext] = None,
+        on_completed: On[WorkflowTeardownContext] = None,
+        on_failed: On[WorkflowTeardownContext] = None,
+        on_canceled: On[WorkflowTeardownContext] = None,
     ) -> WorkflowBuilder:
         given = dict(
             on_initialized=on_initialized,
