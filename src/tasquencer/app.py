@@ -11,8 +11,8 @@ from types import MappingProxyType
 from typing import Any, Concatenate, TypeVar, overload
 
 from tasquencer.api.facade import WorkflowApi
-from tasquencer.contexts import ActionContext, AsyncActionContext, MutationContext, QueryContext
 from tasquencer.builder.workflow import WorkflowBuilder
+from tasquencer.contexts import ActionContext, AsyncActionContext, MutationContext, QueryContext
 from tasquencer.engine.definitions import CompiledVersion
 from tasquencer.errors import UnknownVersionError, WorkflowNotFoundError
 from tasquencer.records import JobRecord
