@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+import tasquencer as tq
 from tasquencer import Builder
 from tasquencer.builder import TaskBuilder, WorkItemBuilder
 
@@ -65,3 +66,21 @@ def wait_until(
     value = wait_for(predicate, timeout, interval)
     assert value, f"timed out after {timeout:.0f}s waiting for {what}"
     return value
+
+
+def dump(app: tq.App) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every `tasquencer_` table in the database, in a stable order."""
+    with app.engine.connect() as connection:
+        names = [n for n in sa.inspect(connection).get_table_names() if n.startswith("tasquencer_")]
+        assert names, "the engine's tables should exist"
+        reflected = sa.MetaData()
+        reflected.reflect(connection, only=names)
+        dumped = {
+            name: sorted(
+                (tuple(row) for row in connection.execute(sa.select(reflected.tables[name]))),
+                key=repr,
+            )
+            for name in names
+        }
+        connection.rollback()
+    return dumped

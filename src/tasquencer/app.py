@@ -12,7 +12,13 @@ from typing import Any, Concatenate, TypeVar, overload
 
 from tasquencer.api.facade import WorkflowApi
 from tasquencer.builder.workflow import WorkflowBuilder
-from tasquencer.contexts import ActionContext, AsyncActionContext, MutationContext, QueryContext
+from tasquencer.contexts import (
+    ActionContext,
+    AsyncActionContext,
+    MutationContext,
+    QueryContext,
+    TransactionContext,
+)
 from tasquencer.engine.definitions import CompiledVersion
 from tasquencer.errors import UnknownVersionError, WorkflowNotFoundError
 from tasquencer.records import JobRecord
@@ -199,60 +205,125 @@ class App:
         return register(fn) if fn is not None else register
 
     @overload
-    def run_mutation(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    def run_mutation(
+        self,
+        function: Callable[..., R],
+        /,
+        *,
+        ctx: MutationContext | None = ...,
+        internal: bool = ...,
+        **kwargs: object,
+    ) -> R: ...
     @overload
-    def run_mutation(self, function: str, /, **kwargs: object) -> object: ...
-    def run_mutation(self, function: object, /, **kwargs: Any) -> Any:
-        """Run a registered mutation in its own transaction and return its result.
+    def run_mutation(
+        self,
+        function: str,
+        /,
+        *,
+        ctx: MutationContext | None = ...,
+        internal: bool = ...,
+        **kwargs: object,
+    ) -> object: ...
+    def run_mutation(
+        self, function: object, /, *, ctx: object = None, internal: bool = False, **kwargs: Any
+    ) -> Any:
+        """Run a registered mutation and return its result.
 
-        On PostgreSQL a call that loses a conflict with a concurrent one is run again from
-        the start, so mutations must be deterministic.
+        In a transaction of its own, or, given `ctx=ctx`, inside that context's transaction
+        (all or nothing: if it raises, nothing it did remains). The call is external unless
+        `internal=True`: a function registered `internal=True` refuses external calls. On
+        PostgreSQL a call that loses a conflict with a concurrent one is run again from the
+        start, so mutations must be deterministic.
         """
-        return self.runtime.run_mutation(function, **kwargs)
+        return self.runtime.run_mutation(function, ctx=ctx, internal=internal, **kwargs)
 
     @overload
-    def run_query(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    def run_query(
+        self,
+        function: Callable[..., R],
+        /,
+        *,
+        ctx: TransactionContext | None = ...,
+        internal: bool = ...,
+        **kwargs: object,
+    ) -> R: ...
     @overload
-    def run_query(self, function: str, /, **kwargs: object) -> object: ...
-    def run_query(self, function: object, /, **kwargs: Any) -> Any:
-        """Run a registered query in a read-only transaction and return its result."""
-        return self.runtime.run_query(function, **kwargs)
+    def run_query(
+        self,
+        function: str,
+        /,
+        *,
+        ctx: TransactionContext | None = ...,
+        internal: bool = ...,
+        **kwargs: object,
+    ) -> object: ...
+    def run_query(
+        self, function: object, /, *, ctx: object = None, internal: bool = False, **kwargs: Any
+    ) -> Any:
+        """Run a registered query in a read-only transaction (or in `ctx`'s transaction)."""
+        return self.runtime.run_query(function, ctx=ctx, internal=internal, **kwargs)
 
     @overload
-    def run_action(self, function: Callable[..., Awaitable[R]], /, **kwargs: object) -> R: ...
+    def run_action(
+        self, function: Callable[..., Awaitable[R]], /, *, internal: bool = ..., **kwargs: object
+    ) -> R: ...
     @overload
-    def run_action(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    def run_action(
+        self, function: Callable[..., R], /, *, internal: bool = ..., **kwargs: object
+    ) -> R: ...
     @overload
-    def run_action(self, function: str, /, **kwargs: object) -> object: ...
-    def run_action(self, function: object, /, **kwargs: Any) -> Any:
+    def run_action(self, function: str, /, *, internal: bool = ..., **kwargs: object) -> object: ...
+    def run_action(self, function: object, /, *, internal: bool = False, **kwargs: Any) -> Any:
         """Run a registered action here and now (not as a job); async actions run to completion."""
-        return self.runtime.run_action(function, **kwargs)
+        return self.runtime.run_action(function, internal=internal, **kwargs)
 
     @overload
     async def run_action_async(
-        self, function: Callable[..., Awaitable[R]], /, **kwargs: object
+        self, function: Callable[..., Awaitable[R]], /, *, internal: bool = ..., **kwargs: object
     ) -> R: ...
     @overload
-    async def run_action_async(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    async def run_action_async(
+        self, function: Callable[..., R], /, *, internal: bool = ..., **kwargs: object
+    ) -> R: ...
     @overload
-    async def run_action_async(self, function: str, /, **kwargs: object) -> object: ...
-    async def run_action_async(self, function: object, /, **kwargs: Any) -> Any:
-        return await self.runtime.run_action_async(function, **kwargs)
+    async def run_action_async(
+        self, function: str, /, *, internal: bool = ..., **kwargs: object
+    ) -> object: ...
+    async def run_action_async(
+        self, function: object, /, *, internal: bool = False, **kwargs: Any
+    ) -> Any:
+        return await self.runtime.run_action_async(function, internal=internal, **kwargs)
 
     @overload
-    async def run_mutation_async(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    async def run_mutation_async(
+        self, function: Callable[..., R], /, *, internal: bool = ..., **kwargs: object
+    ) -> R: ...
     @overload
-    async def run_mutation_async(self, function: str, /, **kwargs: object) -> object: ...
-    async def run_mutation_async(self, function: object, /, **kwargs: Any) -> Any:
+    async def run_mutation_async(
+        self, function: str, /, *, internal: bool = ..., **kwargs: object
+    ) -> object: ...
+    async def run_mutation_async(
+        self, function: object, /, *, internal: bool = False, **kwargs: Any
+    ) -> Any:
         """`run_mutation` for async callers: the transaction runs in a worker thread."""
-        return await asyncio.to_thread(self.runtime.run_mutation, function, **kwargs)
+        return await asyncio.to_thread(
+            self.runtime.run_mutation, function, internal=internal, **kwargs
+        )
 
     @overload
-    async def run_query_async(self, function: Callable[..., R], /, **kwargs: object) -> R: ...
+    async def run_query_async(
+        self, function: Callable[..., R], /, *, internal: bool = ..., **kwargs: object
+    ) -> R: ...
     @overload
-    async def run_query_async(self, function: str, /, **kwargs: object) -> object: ...
-    async def run_query_async(self, function: object, /, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self.runtime.run_query, function, **kwargs)
+    async def run_query_async(
+        self, function: str, /, *, internal: bool = ..., **kwargs: object
+    ) -> object: ...
+    async def run_query_async(
+        self, function: object, /, *, internal: bool = False, **kwargs: Any
+    ) -> Any:
+        return await asyncio.to_thread(
+            self.runtime.run_query, function, internal=internal, **kwargs
+        )
 
     # --- jobs ----------------------------------------------------------------------------
 

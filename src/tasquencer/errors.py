@@ -1,8 +1,50 @@
-"""The exception hierarchy. Every error names the element, its state and what was expected."""
+"""The exception hierarchy. Every error names the element, its state and what was expected.
+
+    TasquencerError
+    ├── WorkflowDefinitionError          a definition is malformed (raised by app.register)
+    │   ├── WorkflowMissingStartConditionError, WorkflowMissingEndConditionError,
+    │   │   WorkflowMultipleStartConditionsError, WorkflowMultipleEndConditionsError
+    │   ├── DuplicateElementError, UnknownElementError, UnreachableElementError,
+    │   │   InvalidFlowError, TaskMissingRouterError, TaskInvalidJoinTypeError
+    │   └── DuplicateVersionError, VersionConflictError
+    ├── ConfigurationError               the app, a version or a function is not set up right
+    │   ├── WorkflowDeprecatedError, UnknownVersionError, FunctionNotRegisteredError
+    ├── TasquencerInvariantError         a state machine refused a transition
+    │   ├── InvalidStateTransitionError
+    │   │   └── WorkItemInvalidStateError, WorkflowInvalidStateError, TaskInvalidStateError
+    │   └── StructuralIntegrityError, ConstraintViolationError
+    ├── EntityNotFoundError
+    │   └── WorkflowNotFoundError, WorkItemNotFoundError, TaskNotFoundError,
+    │       ConditionNotFoundError, JobNotFoundError
+    ├── ElementNotFoundInPathError
+    │   └── WorkItemCannotHaveChildrenError
+    ├── NotInternalMutationError, TaskInvalidRouteError, InvalidPolicyResultError,
+    │   WorkItemAutoTriggerAlreadySetError, RegisterScheduledNotAllowedError
+    ├── PayloadValidationError (also a ValueError), SerializationError (also a TypeError)
+    └── TransactionAbortedError, TransactionClosedError, NestedCallError
+
+Messages show the values they were given shortened (`describe`), never whole inputs.
+"""
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 80
+_SHORT.maxother = 80
+_SHORT.maxlong = 40
+_SHORT.maxlevel = 3
+_SHORT.maxdict = _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = 6
+
+
+def describe(value: object) -> str:
+    """`repr(value)`, shortened: long strings, large numbers and deep containers are cut."""
+    try:
+        return _SHORT.repr(value)
+    except Exception:  # a user object whose __repr__ fails
+        return f"<{type(value).__name__} object>"
 
 
 class TasquencerError(Exception):
@@ -58,6 +100,10 @@ class TaskInvalidJoinTypeError(WorkflowDefinitionError):
 
 class DuplicateVersionError(WorkflowDefinitionError):
     pass
+
+
+class VersionConflictError(WorkflowDefinitionError):
+    """The database already holds a different definition under this workflow name and version."""
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -184,6 +230,14 @@ class TransactionAbortedError(TasquencerError):
             "explicit rollback()); its changes are discarded. ctx.db shares the engine's "
             "transaction: to undo a call, raise an exception instead"
         )
+
+
+class TransactionClosedError(TasquencerError):
+    """A call was given the `ctx` of a transaction that has already ended."""
+
+
+class NestedCallError(TasquencerError):
+    """A call was made without `ctx=ctx` from inside another call of the same app."""
 
 
 class SerializationError(TasquencerError, TypeError):

@@ -13,29 +13,13 @@ import sqlalchemy as sa
 import tasquencer as tq
 from tasquencer import Builder
 from tasquencer.store.tables import work_items
+from tests.helpers import dump
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
 class Boom(Exception):
     """Raised on purpose."""
-
-
-def dump(app: tq.App) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every `tasquencer_` table in the database, in a stable order."""
-    with app.engine.connect() as connection:
-        names = [n for n in sa.inspect(connection).get_table_names() if n.startswith("tasquencer_")]
-        reflected = sa.MetaData()
-        reflected.reflect(connection, only=names)
-        dumped = {
-            name: sorted(
-                (tuple(row) for row in connection.execute(sa.select(reflected.tables[name]))),
-                key=repr,
-            )
-            for name in names
-        }
-        connection.rollback()
-    return dumped
 
 
 def self_starting_task(item: str = "item", **activities: Any) -> Any:

@@ -124,7 +124,7 @@ def test_an_answer_arriving_after_the_timeout_is_dropped(app):
 
     # A fetch already in flight when the branch was canceled calls back too late.
     fetch = app.registry.resolve(FETCH).fn
-    app.run_action(fetch, work_item_id=verify.id, request_id=request_id)
+    app.run_action(fetch, internal=True, work_item_id=verify.id, request_id=request_id)
     assert api.get_work_item_state(verify.id) == "canceled"
     assert check_of(app, workflow_id).outcome is None
 

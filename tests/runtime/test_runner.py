@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tasquencer.runtime.runner import is_conflict, is_disconnect
+from tasquencer.runtime.failures import is_conflict, is_disconnect
 
 
 class DriverError(Exception):

@@ -128,26 +128,64 @@ def test_decorators_register_and_return_the_function_unchanged(app):
     assert app.registry.resolve(a_async).retry == tq.Retry(attempts=2)
 
 
-def test_internal_functions_run_and_are_scheduled_from_server_code(app):
+def test_internal_functions_run_from_server_code_that_says_so_and_from_jobs(app):
     @app.mutation(internal=True)
     def m(ctx, x):
-        return x
+        return (x, ctx.is_internal)
 
     @app.query(internal=True)
     def q(ctx):
-        return "q"
+        return ("q", ctx.is_internal)
 
     @app.action(internal=True)
     def a(ctx):
-        return ctx.run_mutation(m, x="from action")
+        return (ctx.is_internal, ctx.run_mutation(m, x="from action"))
 
-    assert app.run_mutation(m, x=1) == 1
-    assert app.run_query(q) == "q"
-    assert app.run_action(a) == "from action"
+    assert app.run_mutation(m, x=1, internal=True) == (1, True)
+    assert app.run_query(q, internal=True) == ("q", True)
+    assert app.run_action(a, internal=True) == (True, ("from action", True))
     job_id = schedule(app, 0, m, x=2)
     action_job = schedule(app, 0, a)
     assert app.run_due_jobs() == 2
     assert app.get_job(job_id).state == app.get_job(action_job).state == "success"
+
+
+def test_an_external_call_of_an_internal_function_is_refused_and_changes_nothing(app):
+    writes = []
+
+    @app.mutation(internal=True)
+    def m(ctx):
+        writes.append("m")
+
+    @app.query(internal=True)
+    def q(ctx):
+        writes.append("q")
+
+    @app.action(internal=True)
+    def a(ctx):
+        writes.append("a")
+
+    for run, function in ((app.run_mutation, m), (app.run_query, q), (app.run_action, a)):
+        with pytest.raises(tq.NotInternalMutationError, match="internal=True"):
+            run(function)
+    assert writes == []
+
+
+def test_ctx_is_internal_tells_the_truth_in_registered_functions(app):
+    @app.mutation
+    def m(ctx):
+        return ctx.is_internal
+
+    @app.action
+    def a(ctx):
+        return (ctx.is_internal, ctx.run_mutation(m))
+
+    assert app.run_mutation(m) is False
+    assert app.run_mutation(m, internal=True) is True
+    assert app.run_action(a) == (False, True)
+    job_id = schedule(app, 0, m)
+    app.run_due_jobs()
+    assert app.get_job(job_id).state == "success"
 
 
 @pytest.mark.parametrize("decorator", ["mutation", "query"])

@@ -29,7 +29,8 @@ from tasquencer.records import (
 from tasquencer.runtime.calls import Runtime
 from tasquencer.runtime.functions import caller_of, transaction_of
 from tasquencer.runtime.registry import FunctionDef, FunctionKind
-from tasquencer.runtime.transaction import Transaction, TreeHint
+from tasquencer.runtime.transaction import Transaction
+from tasquencer.runtime.treelocks import TreeHint
 
 R = TypeVar("R")
 TargetArg = Target | Mapping[str, object]
@@ -57,27 +58,43 @@ class WorkflowApi:
         self, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         """Start a new instance of this version; returns its id."""
-        return self._command(ctx, EXTERNAL, (), self._initialize_root, payload)
+        return self._command(
+            "initialize_root_workflow", ctx, EXTERNAL, (), self._initialize_root, payload
+        )
 
     def internal_initialize_root_workflow(
         self, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         """`initialize_root_workflow` as an internal call."""
-        return self._command(ctx, INTERNAL, (), self._initialize_root, payload)
+        return self._command(
+            "internal_initialize_root_workflow", ctx, INTERNAL, (), self._initialize_root, payload
+        )
 
     def cancel_root_workflow(
         self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Cancel a root instance (its cancel action validates `payload`)."""
         self._command(
-            ctx, EXTERNAL, _workflow_tree(workflow_id), self._cancel_root, workflow_id, payload
+            "cancel_root_workflow",
+            ctx,
+            EXTERNAL,
+            _workflow_tree(workflow_id),
+            self._cancel_root,
+            workflow_id,
+            payload,
         )
 
     def internal_cancel_root_workflow(
         self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(
-            ctx, INTERNAL, _workflow_tree(workflow_id), self._cancel_root, workflow_id, payload
+            "internal_cancel_root_workflow",
+            ctx,
+            INTERNAL,
+            _workflow_tree(workflow_id),
+            self._cancel_root,
+            workflow_id,
+            payload,
         )
 
     def initialize_workflow(
@@ -89,14 +106,26 @@ class WorkflowApi:
         `tq.Target`.
         """
         return self._command(
-            ctx, EXTERNAL, _target_tree(target), self._initialize_child, target, payload
+            "initialize_workflow",
+            ctx,
+            EXTERNAL,
+            _target_tree(target),
+            self._initialize_child,
+            target,
+            payload,
         )
 
     def internal_initialize_workflow(
         self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         return self._command(
-            ctx, INTERNAL, _target_tree(target), self._initialize_child, target, payload
+            "internal_initialize_workflow",
+            ctx,
+            INTERNAL,
+            _target_tree(target),
+            self._initialize_child,
+            target,
+            payload,
         )
 
     def cancel_workflow(
@@ -104,14 +133,26 @@ class WorkflowApi:
     ) -> None:
         """Cancel a workflow instance, root or child."""
         self._command(
-            ctx, EXTERNAL, _workflow_tree(workflow_id), self._cancel, workflow_id, payload
+            "cancel_workflow",
+            ctx,
+            EXTERNAL,
+            _workflow_tree(workflow_id),
+            self._cancel,
+            workflow_id,
+            payload,
         )
 
     def internal_cancel_workflow(
         self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(
-            ctx, INTERNAL, _workflow_tree(workflow_id), self._cancel, workflow_id, payload
+            "internal_cancel_workflow",
+            ctx,
+            INTERNAL,
+            _workflow_tree(workflow_id),
+            self._cancel,
+            workflow_id,
+            payload,
         )
 
     # --- work items ------------------------------------------------------------------------
@@ -121,102 +162,198 @@ class WorkflowApi:
     ) -> str:
         """Create a work item of a task; returns its id."""
         return self._command(
-            ctx, EXTERNAL, _target_tree(target), self._initialize_work_item, target, payload
+            "initialize_work_item",
+            ctx,
+            EXTERNAL,
+            _target_tree(target),
+            self._initialize_work_item,
+            target,
+            payload,
         )
 
     def internal_initialize_work_item(
         self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
     ) -> str:
         return self._command(
-            ctx, INTERNAL, _target_tree(target), self._initialize_work_item, target, payload
+            "internal_initialize_work_item",
+            ctx,
+            INTERNAL,
+            _target_tree(target),
+            self._initialize_work_item,
+            target,
+            payload,
         )
 
     def start_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Start an initialized work item (its task and workflow start with it if needed)."""
-        self._command(ctx, EXTERNAL, _item_tree(work_item_id), self._start, work_item_id, payload)
+        self._command(
+            "start_work_item",
+            ctx,
+            EXTERNAL,
+            _item_tree(work_item_id),
+            self._start,
+            work_item_id,
+            payload,
+        )
 
     def internal_start_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
-        self._command(ctx, INTERNAL, _item_tree(work_item_id), self._start, work_item_id, payload)
+        self._command(
+            "internal_start_work_item",
+            ctx,
+            INTERNAL,
+            _item_tree(work_item_id),
+            self._start,
+            work_item_id,
+            payload,
+        )
 
     def complete_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Complete a started work item; its task's policy decides what follows."""
         self._command(
-            ctx, EXTERNAL, _item_tree(work_item_id), self._complete, work_item_id, payload
+            "complete_work_item",
+            ctx,
+            EXTERNAL,
+            _item_tree(work_item_id),
+            self._complete,
+            work_item_id,
+            payload,
         )
 
     def internal_complete_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(
-            ctx, INTERNAL, _item_tree(work_item_id), self._complete, work_item_id, payload
+            "internal_complete_work_item",
+            ctx,
+            INTERNAL,
+            _item_tree(work_item_id),
+            self._complete,
+            work_item_id,
+            payload,
         )
 
     def fail_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Fail a started work item (by default its task and workflow fail with it)."""
-        self._command(ctx, EXTERNAL, _item_tree(work_item_id), self._fail, work_item_id, payload)
+        self._command(
+            "fail_work_item",
+            ctx,
+            EXTERNAL,
+            _item_tree(work_item_id),
+            self._fail,
+            work_item_id,
+            payload,
+        )
 
     def internal_fail_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
-        self._command(ctx, INTERNAL, _item_tree(work_item_id), self._fail, work_item_id, payload)
+        self._command(
+            "internal_fail_work_item",
+            ctx,
+            INTERNAL,
+            _item_tree(work_item_id),
+            self._fail,
+            work_item_id,
+            payload,
+        )
 
     def cancel_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Cancel an initialized or started work item."""
         self._command(
-            ctx, EXTERNAL, _item_tree(work_item_id), self._cancel_item, work_item_id, payload
+            "cancel_work_item",
+            ctx,
+            EXTERNAL,
+            _item_tree(work_item_id),
+            self._cancel_item,
+            work_item_id,
+            payload,
         )
 
     def internal_cancel_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         self._command(
-            ctx, INTERNAL, _item_tree(work_item_id), self._cancel_item, work_item_id, payload
+            "internal_cancel_work_item",
+            ctx,
+            INTERNAL,
+            _item_tree(work_item_id),
+            self._cancel_item,
+            work_item_id,
+            payload,
         )
 
     def reset_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
         """Put a started work item back to initialized; its task stays started."""
-        self._command(ctx, EXTERNAL, _item_tree(work_item_id), self._reset, work_item_id, payload)
+        self._command(
+            "reset_work_item",
+            ctx,
+            EXTERNAL,
+            _item_tree(work_item_id),
+            self._reset,
+            work_item_id,
+            payload,
+        )
 
     def internal_reset_work_item(
         self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
     ) -> None:
-        self._command(ctx, INTERNAL, _item_tree(work_item_id), self._reset, work_item_id, payload)
+        self._command(
+            "internal_reset_work_item",
+            ctx,
+            INTERNAL,
+            _item_tree(work_item_id),
+            self._reset,
+            work_item_id,
+            payload,
+        )
 
     # --- reads -----------------------------------------------------------------------------
 
     def get_workflow_state(
         self, workflow_id: str, *, ctx: TransactionContext | None = None
     ) -> WorkflowState:
-        return self._read(ctx, lambda tx: reads.workflow_state(tx, self._name, workflow_id))
+        return self._read(
+            "get_workflow_state", ctx, lambda tx: reads.workflow_state(tx, self._name, workflow_id)
+        )
 
     def get_work_item_state(
         self, work_item_id: str, *, ctx: TransactionContext | None = None
     ) -> WorkItemState:
-        return self._read(ctx, lambda tx: reads.work_item_state(tx, self._name, work_item_id))
+        return self._read(
+            "get_work_item_state",
+            ctx,
+            lambda tx: reads.work_item_state(tx, self._name, work_item_id),
+        )
 
     def get_workflow_task_states(
         self, workflow_id: str, *, ctx: TransactionContext | None = None
     ) -> dict[str, str]:
         """`{task name: state}` of one instance (conditions are not tasks: none here)."""
-        return self._read(ctx, lambda tx: reads.task_states(tx, self._name, workflow_id))
+        return self._read(
+            "get_workflow_task_states",
+            ctx,
+            lambda tx: reads.task_states(tx, self._name, workflow_id),
+        )
 
     def get_workflow_snapshot(
         self, workflow_id: str, *, ctx: TransactionContext | None = None
     ) -> WorkflowSnapshot:
         """State, tasks (state, generation), markings, work items and child workflows."""
-        return self._read(ctx, lambda tx: reads.snapshot(tx, self._name, workflow_id))
+        return self._read(
+            "get_workflow_snapshot", ctx, lambda tx: reads.snapshot(tx, self._name, workflow_id)
+        )
 
     def list_work_items(
         self,
@@ -228,7 +365,9 @@ class WorkflowApi:
     ) -> list[WorkItem]:
         """Work items of every generation, oldest first."""
         return self._read(
-            ctx, lambda tx: reads.list_work_items(tx, self._name, workflow_id, task_name, state)
+            "list_work_items",
+            ctx,
+            lambda tx: reads.list_work_items(tx, self._name, workflow_id, task_name, state),
         )
 
     def list_child_workflows(
@@ -240,14 +379,18 @@ class WorkflowApi:
     ) -> list[ChildWorkflow]:
         """Child workflows of every generation, oldest first."""
         return self._read(
-            ctx, lambda tx: reads.list_child_workflows(tx, self._name, workflow_id, task_name)
+            "list_child_workflows",
+            ctx,
+            lambda tx: reads.list_child_workflows(tx, self._name, workflow_id, task_name),
         )
 
     def list_workflows(
         self, state: str | None = None, *, ctx: TransactionContext | None = None
     ) -> list[WorkflowRecord]:
         """Root workflows of this version, oldest first."""
-        return self._read(ctx, lambda tx: reads.list_workflows(tx, self.version, state))
+        return self._read(
+            "list_workflows", ctx, lambda tx: reads.list_workflows(tx, self.version, state)
+        )
 
     def get_workflow_structure(self, *, ctx: TransactionContext | None = None) -> WorkflowStructure:
         """The static graph of this version's workflow, for UIs."""
@@ -305,23 +448,28 @@ class WorkflowApi:
 
     def _command(
         self,
+        name: str,
         ctx: MutationContext | None,
         caller: Caller,
         trees: list[TreeHint] | tuple[()],
         command: Callable[..., R],
         *args: object,
     ) -> R:
+        """Run a command in a transaction of its own, or all or nothing inside `ctx`'s."""
         if ctx is None:
             return self._runtime.runner.run(
                 lambda tx: command(tx.execution, caller, *args), trees=trees
             )
-        tx = transaction_of(ctx, writable=True)
-        return command(tx.execution, _on_behalf_of(ctx, caller), *args)
+        tx = transaction_of(ctx, writable=True, call=f"api.{name}")
+        nested = _on_behalf_of(ctx, caller)
+        return tx.run_nested(lambda: command(tx.execution, nested, *args))
 
-    def _read(self, ctx: TransactionContext | None, query: Callable[[Transaction], R]) -> R:
+    def _read(
+        self, name: str, ctx: TransactionContext | None, query: Callable[[Transaction], R]
+    ) -> R:
         if ctx is None:
             return self._runtime.runner.run(query, read_only=True)
-        tx = transaction_of(ctx, writable=False)
+        tx = transaction_of(ctx, writable=False, call=f"api.{name}")
         tx.uow.flush()
         return query(tx)
 

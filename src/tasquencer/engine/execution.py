@@ -13,7 +13,7 @@ from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItem
 from tasquencer.engine.recording import NULL_RECORDER, Recorder
 from tasquencer.errors import StructuralIntegrityError
 from tasquencer.store.rows import WorkflowRow, WorkItemRow
-from tasquencer.store.unit_of_work import UnitOfWork
+from tasquencer.store.unit_of_work import Checkpoint, UnitOfWork
 
 if TYPE_CHECKING:
     from tasquencer.engine.definitions import CompiledVersion, WorkflowDef
@@ -45,6 +45,7 @@ class Services(Protocol):
 
 
 _NONE: set[str] = set()
+ExecutionCheckpoint = tuple[set[str], dict[str, set[str]], Checkpoint]
 VersionLookup = Callable[[str, str], "CompiledVersion"]
 
 
@@ -136,12 +137,29 @@ class Execution:
             found = self._work_items[row.id] = WorkItemInstance(task, row, widef)
         return found
 
-    def forget(self, workflow_ids: set[str], work_item_ids: set[str]) -> None:
-        """Drop instances of rows that no longer exist (a rolled-back nested call made them)."""
-        for workflow_id in workflow_ids:
+    def checkpoint(self) -> ExecutionCheckpoint:
+        """Where the call stands (with `uow.checkpoint()`), for a nested call's rollback."""
+        return (
+            set(self.closing),
+            {w: set(c) for w, c in self._sweep_candidates.items()},
+            self.uow.checkpoint(),
+        )
+
+    def restore(self, checkpoint: ExecutionCheckpoint) -> None:
+        """Back to the checkpoint: a nested call was rolled back to its savepoint."""
+        closing, candidates, rows = checkpoint
+        dropped = self.uow.restore(rows)
+        self.closing.clear()
+        self.closing.update(closing)
+        self._sweep_candidates.clear()
+        self._sweep_candidates.update(candidates)
+        for workflow_id in dropped.workflows:
             self._workflows.pop(workflow_id, None)
-            self._sweep_candidates.pop(workflow_id, None)
-        for work_item_id in work_item_ids:
+        for workflow_id in dropped.tasks_of:
+            workflow = self._workflows.get(workflow_id)
+            if workflow is not None:
+                workflow.release()
+        for work_item_id in dropped.work_items:
             self._work_items.pop(work_item_id, None)
 
     def close(self) -> None:

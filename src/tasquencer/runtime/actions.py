@@ -11,6 +11,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+from tasquencer.contexts import INTERNAL, Caller
 from tasquencer.records import JobRecord
 from tasquencer.runtime.calls import Runtime
 from tasquencer.runtime.scheduler import Scheduler
@@ -56,14 +57,25 @@ class ActionScheduler:
 
 class _ActionBase:
     def __init__(
-        self, runtime: Runtime, job_id: str | None = None, attempt: int = 1, max_attempts: int = 1
+        self,
+        runtime: Runtime,
+        job_id: str | None = None,
+        attempt: int = 1,
+        max_attempts: int = 1,
+        *,
+        caller: Caller = INTERNAL,
     ) -> None:
         self._runtime = runtime
         self.job_id = job_id
         self.attempt = attempt
         self.max_attempts = max_attempts
-        self.is_internal = True
+        self.caller = caller
         self.scheduler = ActionScheduler(runtime, job_id)
+
+    @property
+    def is_internal(self) -> bool:
+        """True when the action runs as a job (or was run with internal=True)."""
+        return self.caller.is_internal
 
     @property
     def is_last_attempt(self) -> bool:
@@ -77,23 +89,27 @@ class ActionCtx(_ActionBase):
     """`ctx` of a sync action."""
 
     def run_mutation(self, function: object, /, **kwargs: Any) -> Any:
-        return self._runtime.run_mutation(function, **kwargs)
+        """Run a mutation in a transaction of its own, as an internal call."""
+        return self._runtime.run_mutation(function, internal=True, **kwargs)
 
     def run_query(self, function: object, /, **kwargs: Any) -> Any:
-        return self._runtime.run_query(function, **kwargs)
+        return self._runtime.run_query(function, internal=True, **kwargs)
 
     def run_action(self, function: object, /, **kwargs: Any) -> Any:
-        return self._runtime.run_action(function, **kwargs)
+        return self._runtime.run_action(function, internal=True, **kwargs)
 
 
 class AsyncActionCtx(_ActionBase):
     """`ctx` of an `async def` action: the same calls, awaited."""
 
     async def run_mutation(self, function: object, /, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self._runtime.run_mutation, function, **kwargs)
+        """Run a mutation in a transaction of its own (in a thread), as an internal call."""
+        return await asyncio.to_thread(
+            self._runtime.run_mutation, function, internal=True, **kwargs
+        )
 
     async def run_query(self, function: object, /, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self._runtime.run_query, function, **kwargs)
+        return await asyncio.to_thread(self._runtime.run_query, function, internal=True, **kwargs)
 
     async def run_action(self, function: object, /, **kwargs: Any) -> Any:
-        return await self._runtime.run_action_async(function, **kwargs)
+        return await self._runtime.run_action_async(function, internal=True, **kwargs)

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tasquencer.contexts import EXTERNAL, INTERNAL, Caller
+from tasquencer.errors import NotInternalMutationError
 from tasquencer.runtime.core import Core
-from tasquencer.runtime.functions import MutationCtx, QueryCtx
+from tasquencer.runtime.functions import MutationCtx, QueryCtx, caller_of, transaction_of
 from tasquencer.runtime.registry import FunctionDef, FunctionKind
 from tasquencer.runtime.runner import Runner
 from tasquencer.runtime.transaction import Transaction
@@ -21,36 +23,68 @@ class Runtime:
         self.core = core
         self.runner = Runner(core)
 
-    def run_mutation(self, function: object, /, **kwargs: Any) -> Any:
-        """Run a registered mutation in its own transaction and return its result.
+    def run_mutation(
+        self, function: object, /, *, ctx: object = None, internal: bool = False, **kwargs: Any
+    ) -> Any:
+        """Run a registered mutation and return its result: in a transaction of its own, or,
+        given `ctx=ctx`, inside that context's transaction, all or nothing.
 
-        On PostgreSQL a call that loses a conflict with a concurrent one is run again from
-        the start, so mutations must be deterministic.
+        The call is external unless `internal=True` (given `ctx`, it is the outer call's, or
+        internal with `internal=True`). On PostgreSQL a call that loses a conflict with a
+        concurrent one is run again from the start, so mutations must be deterministic.
         """
         definition = self.resolve(function, "mutation")
+        if ctx is not None:
+            tx = transaction_of(ctx, writable=True, call=definition.name)
+            caller = _nested_caller(ctx, internal)
+            _require_allowed(definition, caller)
+            return tx.run_nested(lambda: definition.fn(MutationCtx(tx, caller), **kwargs))
+        caller = INTERNAL if internal else EXTERNAL
+        _require_allowed(definition, caller)
         trees = definition.trees(kwargs) if definition.trees else ()
-        return self.runner.run(lambda tx: definition.fn(MutationCtx(tx), **kwargs), trees=trees)
+        return self.runner.run(
+            lambda tx: definition.fn(MutationCtx(tx, caller), **kwargs), trees=trees
+        )
 
-    def run_query(self, function: object, /, **kwargs: Any) -> Any:
+    def run_query(
+        self, function: object, /, *, ctx: object = None, internal: bool = False, **kwargs: Any
+    ) -> Any:
+        """Run a registered query in a read-only transaction (or in `ctx`'s transaction)."""
         definition = self.resolve(function, "query")
-        return self.runner.run(lambda tx: definition.fn(QueryCtx(tx), **kwargs), read_only=True)
+        if ctx is not None:
+            tx = transaction_of(ctx, writable=False, call=definition.name)
+            caller = _nested_caller(ctx, internal)
+            _require_allowed(definition, caller)
+            tx.uow.flush()
+            return definition.fn(QueryCtx(tx, caller), **kwargs)
+        caller = INTERNAL if internal else EXTERNAL
+        _require_allowed(definition, caller)
+        return self.runner.run(
+            lambda tx: definition.fn(QueryCtx(tx, caller), **kwargs), read_only=True
+        )
 
-    def run_action(self, function: object, /, **kwargs: Any) -> Any:
+    def run_action(self, function: object, /, *, internal: bool = False, **kwargs: Any) -> Any:
         """Run a registered action here and now (not as a job); async actions run to completion."""
         from tasquencer.runtime.actions import ActionCtx, AsyncActionCtx
 
         definition = self.resolve(function, "action")
+        caller = INTERNAL if internal else EXTERNAL
+        _require_allowed(definition, caller)
         if definition.is_async:
-            return asyncio.run(definition.fn(AsyncActionCtx(self), **kwargs))
-        return definition.fn(ActionCtx(self), **kwargs)
+            return asyncio.run(definition.fn(AsyncActionCtx(self, caller=caller), **kwargs))
+        return definition.fn(ActionCtx(self, caller=caller), **kwargs)
 
-    async def run_action_async(self, function: object, /, **kwargs: Any) -> Any:
+    async def run_action_async(
+        self, function: object, /, *, internal: bool = False, **kwargs: Any
+    ) -> Any:
         from tasquencer.runtime.actions import ActionCtx, AsyncActionCtx
 
         definition = self.resolve(function, "action")
+        caller = INTERNAL if internal else EXTERNAL
+        _require_allowed(definition, caller)
         if definition.is_async:
-            return await definition.fn(AsyncActionCtx(self), **kwargs)
-        return await asyncio.to_thread(definition.fn, ActionCtx(self), **kwargs)
+            return await definition.fn(AsyncActionCtx(self, caller=caller), **kwargs)
+        return await asyncio.to_thread(definition.fn, ActionCtx(self, caller=caller), **kwargs)
 
     def resolve(self, function: object, kind: FunctionKind) -> FunctionDef:
         definition = self.core.registry.resolve(function)
@@ -66,3 +100,17 @@ class Runtime:
         """One transaction, not retried: committed if the block returns, rolled back if not."""
         with self.runner.transaction(read_only=read_only) as tx:
             yield tx
+
+
+def _nested_caller(ctx: object, internal: bool) -> Caller:
+    outer = caller_of(ctx)
+    return outer.as_internal() if internal else outer
+
+
+def _require_allowed(definition: FunctionDef, caller: Caller) -> None:
+    if definition.internal and not caller.is_internal:
+        raise NotInternalMutationError(
+            f"{definition.name} is registered internal=True: jobs, actions and server code "
+            f"that says so (app.run_{definition.kind}(..., internal=True)) may call it, an "
+            "external call may not"
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tasquencer.contexts import INTERNAL, Caller
 from tasquencer.engine.contexts import BoundContext
+from tasquencer.errors import TransactionClosedError
 from tasquencer.runtime.scheduler import Scheduler
 from tasquencer.runtime.transaction import Transaction
 
@@ -16,6 +17,12 @@ class QueryCtx(BoundContext):
     def __init__(self, tx: Transaction, caller: Caller = INTERNAL) -> None:
         super().__init__(tx, caller)
 
+    @property
+    def transaction(self) -> Transaction:
+        tx = self.services
+        assert isinstance(tx, Transaction)
+        return tx
+
 
 class MutationCtx(QueryCtx):
     """`ctx` of a registered mutation: one transaction, with the scheduler."""
@@ -26,23 +33,23 @@ class MutationCtx(QueryCtx):
     def scheduler(self) -> Scheduler:
         return self.transaction.scheduler
 
-    @property
-    def transaction(self) -> Transaction:
-        tx = self.services
-        assert isinstance(tx, Transaction)
-        return tx
 
-
-def transaction_of(ctx: object, *, writable: bool) -> Transaction:
-    """The transaction a ctx belongs to, for API calls made with `ctx=ctx`."""
+def transaction_of(ctx: object, *, writable: bool, call: str) -> Transaction:
+    """The transaction a ctx belongs to, for `call` made with `ctx=ctx`."""
     tx = ctx.services if isinstance(ctx, BoundContext) else None
     if not isinstance(tx, Transaction):
         raise TypeError(
-            "ctx= must be the ctx of a mutation, an activity, an action callback, a policy or "
-            f"a router, got {type(ctx).__name__}"
+            f"{call}: ctx= must be the ctx of a mutation, an activity, an action callback, a "
+            f"policy or a router, got {type(ctx).__name__}"
+        )
+    if tx.closed:
+        raise TransactionClosedError(
+            f"{call} was given the ctx of a call that has already ended (its transaction is "
+            "committed or rolled back); a ctx is valid only while its own call runs. Call it "
+            "without ctx= to run it in a transaction of its own"
         )
     if writable and tx.read_only:
-        raise TypeError("this API call changes state; it cannot run inside a query's ctx")
+        raise TypeError(f"{call} changes state; it cannot run inside a query's ctx")
     return tx
 
 

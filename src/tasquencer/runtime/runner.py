@@ -29,7 +29,7 @@ effect is unknown, and the error is raised.
 from __future__ import annotations
 
 import random
-import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -37,56 +37,34 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from tasquencer.errors import TransactionAbortedError
+from tasquencer.errors import NestedCallError, TransactionAbortedError
 from tasquencer.runtime.core import Core
-from tasquencer.runtime.transaction import Transaction, TreeBusyError, TreeHint
+from tasquencer.runtime.failures import is_conflict, is_disconnect
+from tasquencer.runtime.transaction import Transaction
+from tasquencer.runtime.treelocks import TreeBusyError, TreeHint
 from tasquencer.store import locks
 
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 12
-_CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
-# Server shutting down (admin, crash) or not accepting connections yet.
-_DISCONNECT_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
-def is_conflict(error: BaseException) -> bool:
-    """Whether an error means "lost a race with another call; run it again"."""
-    return any(
-        isinstance(seen, TreeBusyError)
-        or getattr(seen, "sqlstate", None) in _CONFLICT_STATES
-        or (isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen))
-        for seen in _chain(error, implicit=False)
-    )
+_local = threading.local()
 
 
-def is_disconnect(error: BaseException) -> bool:
-    """Whether an error means the connection to the database was lost."""
-    for seen in _chain(error, implicit=True):
-        if getattr(seen, "connection_invalidated", False):
-            return True
-        state = getattr(seen, "sqlstate", None) or ""
-        if state in _DISCONNECT_STATES or state.startswith("08"):
-            return True
-    return False
-
-
-def _chain(error: BaseException, *, implicit: bool) -> Iterator[BaseException]:
-    """`error` and what it wraps: the driver's error under SQLAlchemy's, the explicit cause and,
-    when `implicit`, the error being handled when it was raised (a failed rollback's cause)."""
-    seen: BaseException | None = error
-    visited: set[int] = set()  # a hand-made chain could loop
-    while seen is not None and id(seen) not in visited:
-        visited.add(id(seen))
-        yield seen
-        context = seen.__context__ if implicit and not seen.__suppress_context__ else None
-        seen = getattr(seen, "orig", None) or seen.__cause__ or context
+def _open_transactions() -> set[str]:
+    """The databases this thread has a transaction open on, right now."""
+    open_here: set[str] | None = getattr(_local, "open", None)
+    if open_here is None:
+        open_here = _local.open = set()
+    return open_here
 
 
 class Runner:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.postgres = core.dialect.name == "postgresql"
+        self._database = core.engine.url.render_as_string(hide_password=True)
 
     def run(
         self,
@@ -131,7 +109,7 @@ class Runner:
         """One attempt: committed if the block returns, rolled back if it raises."""
         core = self.core
         locking = self.postgres and not read_only and isolation is None
-        with core.engine.connect() as connection:
+        with self._not_nested(), core.engine.connect() as connection:
             queued: list[str] = []
             try:
                 if self.postgres:
@@ -166,6 +144,26 @@ class Runner:
                     self._unqueue(connection, queued)
         if tx.scheduled_jobs:
             core.wake_workers()
+
+    @contextmanager
+    def _not_nested(self) -> Iterator[None]:
+        """Refuse a transaction opened from inside another of this thread on the same database:
+        it would wait for the lock the outer one holds (SQLite: until the busy timeout, then
+        again on every retry; PostgreSQL: for the tree's lock) and could never see its writes."""
+        open_here = _open_transactions()
+        if self._database in open_here:
+            raise NestedCallError(
+                "a call was made from inside another call on the same database without "
+                "ctx=ctx: it would wait for the lock the outer call holds. Pass the ctx you "
+                "have (`api.complete_work_item(work_item_id, ctx=ctx)`, "
+                "`app.run_mutation(fn, ctx=ctx, ...)`) to run it inside the same transaction, "
+                "or schedule it with ctx.scheduler to run after this call commits"
+            )
+        open_here.add(self._database)
+        try:
+            yield
+        finally:
+            open_here.discard(self._database)
 
     def _queue(self, connection: sa.Connection, roots: list[str], queued: list[str]) -> None:
         """Wait for each tree's session lock in turn, noting each in `queued` once held."""

@@ -7,17 +7,18 @@ other's changes and foreign keys from the user's tables to the engine's hold.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, orm
 
 from tasquencer.engine.execution import Execution
 from tasquencer.runtime.core import Core
+from tasquencer.runtime.failures import is_conflict, is_disconnect
 from tasquencer.runtime.scheduler import Scheduler
-from tasquencer.store import locks
+from tasquencer.runtime.treelocks import TreeLocks
 from tasquencer.store.sql import Db
 from tasquencer.store.unit_of_work import UnitOfWork
 
@@ -42,52 +43,12 @@ def _flush_engine_before_user_query(state: orm.ORMExecuteState) -> None:
     state.session.info["tasquencer_uow"].flush()
 
 
-# What an API call is known to work on: ("work_item" | "workflow", id).
-TreeHint = tuple[Literal["work_item", "workflow"], str]
+T = TypeVar("T")
 
 
-class TreeBusyError(Exception):
-    """Another call holds a workflow tree this one needs: run again, queued for it."""
-
-    def __init__(self, roots: set[str]) -> None:
-        super().__init__(f"workflow trees in use by another call: {sorted(roots)}")
-        self.roots = roots
-
-
-class TreeLocks:
-    """The workflow trees a call holds locks on (PostgreSQL; see runtime.runner)."""
-
-    def __init__(self, db: Db) -> None:
-        self.db = db
-        self.held: set[str] = set()
-
-    def hold(self, roots: Iterable[str]) -> None:
-        """Note trees whose session lock this call already holds."""
-        self.held.update(roots)
-
-    def lock(self, root: str) -> None:
-        """Take the tree's lock for this transaction, or raise `TreeBusyError` at once."""
-        if root in self.held:
-            return
-        (locked,) = self.db.one(locks.TRY_LOCK_TREE, {"root": root}) or (False,)
-        if not locked:
-            raise TreeBusyError({root})
-        self.held.add(root)
-
-    def lock_trees_of(self, hints: Iterable[TreeHint]) -> None:
-        for kind, element_id in hints:
-            statement = (
-                locks.TRY_LOCK_TREE_OF_WORK_ITEM
-                if kind == "work_item"
-                else locks.TRY_LOCK_TREE_OF_WORKFLOW
-            )
-            found = self.db.one(statement, {"id": element_id})
-            if found is None:
-                continue  # an unknown id: the call itself reports it
-            root, locked = found
-            if not locked and root not in self.held:
-                raise TreeBusyError({root})
-            self.held.add(root)
+def _ends_the_call(error: BaseException) -> bool:
+    """A lost race or connection: the whole call is rolled back (and maybe run again)."""
+    return is_conflict(error) or is_disconnect(error)
 
 
 class Transaction:
@@ -116,6 +77,8 @@ class Transaction:
         self.scheduled_jobs = False
         # Set once everything is written and only the COMMIT remains (see runtime.runner).
         self.committing = False
+        # Set when the call is over: its ctx can no longer run anything.
+        self.closed = False
 
     @property
     def execution(self) -> Execution:
@@ -159,6 +122,32 @@ class Transaction:
         inner.trees.held = self.trees.held
         return inner
 
+    def run_nested(self, body: Callable[[], T]) -> T:
+        """Run a nested call (an API call or mutation given `ctx=ctx`) all or nothing.
+
+        It runs in a savepoint of this transaction, on the same rows: if it raises, the
+        savepoint is rolled back and the engine's rows, the user's Session and the call's
+        bookkeeping are back where they were before it, whether or not the caller catches
+        the error. A conflict or a lost connection is not caught here: it ends the whole call.
+        """
+        execution = self.execution
+        session = self.session
+        self.flush()
+        checkpoint = execution.checkpoint()
+        held = set(self.trees.held)
+        savepoint = session.begin_nested()
+        session.connection()  # the SAVEPOINT now, before the engine writes on the cursor
+        try:
+            result = body()
+        except Exception as error:
+            if not _ends_the_call(error) and savepoint.is_active:
+                savepoint.rollback()
+                execution.restore(checkpoint)
+                self.trees.held = held
+            raise
+        savepoint.commit()
+        return result
+
     def flush(self) -> None:
         """Write everything pending: engine rows, then the user's objects."""
         self.uow.flush()
@@ -166,6 +155,7 @@ class Transaction:
             self._session.flush()
 
     def close(self) -> None:
+        self.closed = True
         if self._session is not None:
             self._session.close()
         self.db.close()

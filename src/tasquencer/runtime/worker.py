@@ -35,9 +35,9 @@ from typing import Any
 from tasquencer.errors import FunctionNotRegisteredError, TransactionAbortedError
 from tasquencer.runtime.actions import ActionCtx, AsyncActionCtx
 from tasquencer.runtime.calls import Runtime
+from tasquencer.runtime.failures import is_conflict, is_disconnect
 from tasquencer.runtime.functions import MutationCtx
 from tasquencer.runtime.registry import MUTATION_ATTEMPTS, FunctionDef, Retry
-from tasquencer.runtime.runner import is_conflict, is_disconnect
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.wakeup import Wakeup
 from tasquencer.store import jobs as st

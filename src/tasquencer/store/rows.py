@@ -67,6 +67,11 @@ class WorkflowRow:
     def mutable(self) -> tuple[Any, ...]:
         return (self.state, self.has_jobs)
 
+    def restore(self, values: tuple[Any, ...]) -> None:
+        """Set the values `mutable()` returned earlier, as written in the database."""
+        self.state, self.has_jobs = values
+        self.saved = values
+
     @property
     def is_root(self) -> bool:
         return self.parent_workflow_id is None
@@ -104,6 +109,10 @@ class TaskRow:
 
     def mutable(self) -> tuple[Any, ...]:
         return (self.state, self.generation, self.jobs_generation)
+
+    def restore(self, values: tuple[Any, ...]) -> None:
+        self.state, self.generation, self.jobs_generation = values
+        self.saved = values
 
 
 class WorkItemRow:
@@ -150,6 +159,10 @@ class WorkItemRow:
 
     def mutable(self) -> tuple[Any, ...]:
         return (self.state, self.has_jobs)
+
+    def restore(self, values: tuple[Any, ...]) -> None:
+        self.state, self.has_jobs = values
+        self.saved = values
 
 
 STAT_FIELDS = ("total", "initialized", "started", "completed", "failed", "canceled")

@@ -10,6 +10,7 @@ transaction (user queries through `ctx.db`, API reads, the end of the call).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from tasquencer.store import statements as st
@@ -211,6 +212,57 @@ class UnitOfWork:
             self._saved_stats[key] = {r[0]: tuple(r[1:]) for r in rows}
         return shards
 
+    # --- nested calls --------------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        """What the rows are now, all written (call right after `flush`), so that `restore`
+        can bring them back when a nested call is rolled back to its savepoint."""
+        assert not (self._touched or self._touched_markings or self._task_log)
+        return Checkpoint(
+            workflows={i: r.mutable() for i, r in self._workflows.items()},
+            tasks={w: {n: r.mutable() for n, r in t.items()} for w, t in self._tasks.items()},
+            markings={w: dict(m) for w, m in self._markings.items()},
+            saved_markings={w: dict(m) for w, m in self._saved_markings.items()},
+            work_items={i: r.mutable() for i, r in self._work_items.items()},
+            generation_items={k: len(v) for k, v in self._generation_items.items()},
+            generation_children={k: len(v) for k, v in self._generation_children.items()},
+            stats={k: {s: list(c) for s, c in v.items()} for k, v in self._stats.items()},
+            saved_stats={k: dict(v) for k, v in self._saved_stats.items()},
+            roots=set(self.roots),
+        )
+
+    def restore(self, checkpoint: Checkpoint) -> Dropped:
+        """Bring every row known at the checkpoint back to its value then, and forget the rows
+        read or created since (created ones no longer exist; read ones are read again)."""
+        new_workflows = set(self._workflows) - set(checkpoint.workflows)
+        new_items = set(self._work_items) - set(checkpoint.work_items)
+        new_tasks = set(self._tasks) - set(checkpoint.tasks)
+        for workflow_id in new_workflows:
+            del self._workflows[workflow_id]
+        for workflow_id, values in checkpoint.workflows.items():
+            self._workflows[workflow_id].restore(values)
+        for workflow_id in new_tasks:
+            del self._tasks[workflow_id]
+        for workflow_id, rows in checkpoint.tasks.items():
+            for name, values in rows.items():
+                self._tasks[workflow_id][name].restore(values)
+        _restore_dicts(self._markings, checkpoint.markings)
+        self._saved_markings = checkpoint.saved_markings
+        for item_id in new_items:
+            del self._work_items[item_id]
+        for item_id, values in checkpoint.work_items.items():
+            self._work_items[item_id].restore(values)
+        _truncate(self._generation_items, checkpoint.generation_items)
+        _truncate(self._generation_children, checkpoint.generation_children)
+        _restore_dicts(self._stats, checkpoint.stats)
+        self._saved_stats = checkpoint.saved_stats
+        self.roots = checkpoint.roots
+        self._touched = {}
+        self._touched_markings = set()
+        self._touched_stats = set()
+        self._task_log = []
+        return Dropped(new_workflows, new_items, new_tasks)
+
     # --- writing -------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -358,6 +410,46 @@ class UnitOfWork:
         row.saved = row.mutable()
         self._work_items[row.id] = row
         return row
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    workflows: dict[str, tuple[Any, ...]]
+    tasks: dict[str, dict[str, tuple[Any, ...]]]
+    markings: dict[str, dict[str, int]]
+    saved_markings: dict[str, dict[str, int]]
+    work_items: dict[str, tuple[Any, ...]]
+    generation_items: dict[GenerationKey, int]
+    generation_children: dict[GenerationKey, int]
+    stats: dict[GenerationKey, dict[int, Counters]]
+    saved_stats: dict[GenerationKey, dict[int, tuple[int, ...]]]
+    roots: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What `UnitOfWork.restore` forgot: workflows, work items, and workflows' task rows."""
+
+    workflows: set[str]
+    work_items: set[str]
+    tasks_of: set[str]
+
+
+def _restore_dicts(live: dict[Any, Any], saved: dict[Any, Any]) -> None:
+    """Put `saved`'s contents back into `live`'s inner dicts, keeping their identity."""
+    for key in set(live) - set(saved):
+        del live[key]
+    for key, values in saved.items():
+        inner = live.setdefault(key, {})
+        inner.clear()
+        inner.update(values)
+
+
+def _truncate(lists: dict[GenerationKey, list[Any]], lengths: dict[GenerationKey, int]) -> None:
+    for key in set(lists) - set(lengths):
+        del lists[key]
+    for key, length in lengths.items():
+        del lists[key][length:]
 
 
 _WRITE_ORDER = (
