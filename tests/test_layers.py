@@ -1,6 +1,6 @@
 """The import rule of docs/internals.md: each part of the package imports only the parts below it.
 
-    base (errors, records, contexts)
+    base (errors, arguments, records, contexts)
     net           base
     builder       base
     store         base
@@ -21,9 +21,10 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "tasquencer"
-BASE = {"errors", "records", "contexts"}
+BASE = {"errors", "arguments", "records", "contexts"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "arguments": {"errors"},
     "records": {"errors"},
     "contexts": {"errors", "records"},
     "net": BASE,

@@ -10,6 +10,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Concatenate, TypeVar, overload
 
+from tasquencer import arguments
 from tasquencer.api.facade import WorkflowApi
 from tasquencer.builder.workflow import WorkflowBuilder
 from tasquencer.contexts import (
@@ -328,6 +329,7 @@ class App:
     # --- jobs ----------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> JobRecord | None:
+        """A job's record (None if there is no such job)."""
         with self.transaction(read_only=True) as tx:
             return tx.scheduler.get(job_id)
 
@@ -344,16 +346,8 @@ class App:
         Returns how many. Pending and running jobs are never touched. Their run records go
         too, so keep `older_than` far above any lease a stalled worker could still act on.
         """
-        seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not 0 <= seconds <= _MAX_AGE
-        ):
-            raise ValueError(
-                f"prune_jobs needs older_than >= 0 (seconds or a timedelta), got {older_than!r}"
-            )
-        before = self.clock.now() - timedelta(seconds=seconds)
+        age = arguments.seconds(older_than, "prune_jobs' older_than", maximum=_MAX_AGE)
+        before = self.clock.now() - timedelta(seconds=age)
         return self.runtime.runner.run(lambda tx: tx.scheduler.prune(before))
 
     def start_worker(
@@ -418,6 +412,8 @@ class App:
             yield tx
 
     def close(self) -> None:
+        """Close the database connections; the app refuses calls from then on."""
+        self.runtime.runner.closed = True
         self.engine.dispose()
 
     def __enter__(self) -> App:

@@ -191,7 +191,6 @@ def prune_jobs(
     age = _duration(older_than)
     loaded = _load_app(app)
     console.print(f"pruned {loaded.prune_jobs(older_than=age)} finished jobs")
-    loaded.close()
 
 
 def _table(id_header: str, *headers: str) -> Table:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, get_args
 
-from tasquencer.errors import ElementNotFoundInPathError
+from tasquencer.errors import ElementNotFoundInPathError, describe
 
 WorkflowState = Literal["initialized", "started", "completed", "failed", "canceled"]
 TaskState = Literal["disabled", "enabled", "started", "completed", "failed", "canceled"]
 WorkItemState = Literal["initialized", "started", "completed", "failed", "canceled"]
 JobState = Literal["pending", "in_progress", "success", "failed", "canceled"]
+WORKFLOW_STATES: tuple[WorkflowState, ...] = get_args(WorkflowState)
+WORK_ITEM_STATES: tuple[WorkItemState, ...] = get_args(WorkItemState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,25 @@ class Target:
     parent_workflow_id: str
     parent_task_name: str
 
+    def __post_init__(self) -> None:
+        path = self.path
+        if (
+            isinstance(path, str)
+            or not isinstance(path, Sequence)
+            or not path
+            or not all(isinstance(name, str) for name in path)
+        ):
+            raise ElementNotFoundInPathError(
+                f"a target's path must be a non-empty list of names, got {describe(path)}"
+            )
+        object.__setattr__(self, "path", tuple(path))
+        for field_name in ("parent_workflow_id", "parent_task_name"):
+            value = getattr(self, field_name)
+            if not isinstance(value, str):
+                raise ElementNotFoundInPathError(
+                    f"a target's {field_name} must be a str, got {describe(value)}"
+                )
+
     @classmethod
     def of(cls, value: Target | Mapping[str, Any]) -> Target:
         if isinstance(value, Target):
@@ -31,17 +52,12 @@ class Target:
         if not isinstance(value, Mapping):
             raise ElementNotFoundInPathError(
                 "a target is a dict {'path': [...], 'parent_workflow_id': id, "
-                f"'parent_task_name': name}} or a tq.Target, got {value!r}"
+                f"'parent_task_name': name}} or a tq.Target, got {describe(value)}"
             )
         missing = [k for k in ("path", "parent_workflow_id", "parent_task_name") if k not in value]
         if missing:
-            raise ElementNotFoundInPathError(f"the target {dict(value)!r} lacks {missing}")
-        path = value["path"]
-        if isinstance(path, str) or not isinstance(path, Sequence) or not path:
-            raise ElementNotFoundInPathError(
-                f"the target's path must be a non-empty list: {path!r}"
-            )
-        return cls(tuple(path), value["parent_workflow_id"], value["parent_task_name"])
+            raise ElementNotFoundInPathError(f"the target {describe(dict(value))} lacks {missing}")
+        return cls(value["path"], value["parent_workflow_id"], value["parent_task_name"])
 
 
 @dataclass(frozen=True, slots=True)

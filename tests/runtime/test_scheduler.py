@@ -559,6 +559,6 @@ def test_prune_jobs_drops_the_registrations_of_pruned_jobs_only(app, ran):
 def test_prune_jobs_refuses_a_bad_age_and_deletes_nothing(app, ran, bad):
     job_id = schedule(app, 0, x=1)
     assert app.run_due_jobs() == 1
-    with pytest.raises(ValueError, match="older_than >= 0"):
+    with pytest.raises((ValueError, TypeError), match="older_than"):
         app.prune_jobs(older_than=bad)
     assert app.get_job(job_id).state == "success"

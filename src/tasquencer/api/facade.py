@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from tasquencer import arguments
 from tasquencer.api import reads
 from tasquencer.contexts import EXTERNAL, INTERNAL, Caller, MutationContext, TransactionContext
 from tasquencer.engine import lookup, work_items, workflows
 from tasquencer.engine.definitions import CompiledVersion, describe_structure
 from tasquencer.engine.execution import Execution
 from tasquencer.records import (
+    WORK_ITEM_STATES,
+    WORKFLOW_STATES,
     ChildWorkflow,
     Target,
     WorkflowRecord,
@@ -364,6 +367,9 @@ class WorkflowApi:
         ctx: TransactionContext | None = None,
     ) -> list[WorkItem]:
         """Work items of every generation, oldest first."""
+        arguments.optional_text(task_name, "task_name")
+        if state is not None:
+            arguments.one_of(state, "state", WORK_ITEM_STATES)
         return self._read(
             "list_work_items",
             ctx,
@@ -378,6 +384,7 @@ class WorkflowApi:
         ctx: TransactionContext | None = None,
     ) -> list[ChildWorkflow]:
         """Child workflows of every generation, oldest first."""
+        arguments.optional_text(task_name, "task_name")
         return self._read(
             "list_child_workflows",
             ctx,
@@ -388,6 +395,8 @@ class WorkflowApi:
         self, state: str | None = None, *, ctx: TransactionContext | None = None
     ) -> list[WorkflowRecord]:
         """Root workflows of this version, oldest first."""
+        if state is not None:
+            arguments.one_of(state, "state", WORKFLOW_STATES)
         return self._read(
             "list_workflows", ctx, lambda tx: reads.list_workflows(tx, self.version, state)
         )

@@ -11,6 +11,7 @@ from tasquencer.builder.elements import (
     dynamic_composite_task,
     task,
 )
+from tasquencer.builder.names import element_name
 from tasquencer.builder.workflow import WorkflowBuilder, workflow
 
 
@@ -28,9 +29,7 @@ class Builder:
 
     @staticmethod
     def work_item(name: str) -> WorkItemBuilder:
-        if not isinstance(name, str) or not name or "/" in name:
-            raise TypeError(f"a work item name must be a non-empty string without '/': {name!r}")
-        return WorkItemBuilder(name)
+        return WorkItemBuilder(element_name(name, "work item"))
 
     @staticmethod
     def work_item_actions() -> WorkItemActionsBuilder:

@@ -15,6 +15,7 @@ from tasquencer.builder.activities import (
     WORK_ITEM_ACTIVITIES,
     Activities,
 )
+from tasquencer.builder.names import element_name
 from tasquencer.contexts import (
     ChildWorkflowStateChangedContext,
     CompositePolicyContext,
@@ -250,7 +251,7 @@ AnyTaskBuilder = TaskBuilder | CompositeTaskBuilder | DynamicCompositeTaskBuilde
 
 def task(work_item: WorkItemBuilder | str) -> TaskBuilder:
     if isinstance(work_item, str):
-        work_item = WorkItemBuilder(work_item)
+        work_item = WorkItemBuilder(element_name(work_item, "work item"))
     if not isinstance(work_item, WorkItemBuilder):
         raise TypeError("Builder.task expects a work item: Builder.task(Builder.work_item(name))")
     return TaskBuilder(work_item=work_item)

@@ -16,6 +16,7 @@ from tasquencer.builder.elements import (
     On,
     TaskBuilder,
 )
+from tasquencer.builder.names import element_name
 from tasquencer.contexts import Router, WorkflowActivityContext, WorkflowTeardownContext
 
 # How routers are kept once their types have been checked at the builder.
@@ -205,8 +206,4 @@ def workflow(name: str) -> WorkflowBuilder:
 
 
 def _name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"a {what} name must be a non-empty string, got {name!r}")
-    if "/" in name:
-        raise ValueError(f"{what} name {name!r} must not contain '/'")
-    return name
+    return element_name(name, what)

@@ -12,6 +12,7 @@ from tasquencer.builder.elements import (
     TaskKind,
     WorkItemBuilder,
 )
+from tasquencer.builder.names import MAX_NAME
 from tasquencer.builder.workflow import StoredRouter, WorkflowBuilder
 from tasquencer.engine.payloads import ActionDef
 from tasquencer.errors import (
@@ -165,6 +166,7 @@ def _compile_workflow(
                 task.children[child.name] = child
 
     conditions = [c.name for c in builder.conditions]
+    declared = set(conditions)
     arcs: list[tuple[str, str]] = []
     for flow in builder.flows:
         _check_source(wf, flow.source, flow.source_kind, set(conditions))
@@ -174,7 +176,7 @@ def _compile_workflow(
             if flow.source_kind == "condition" or kind == "condition":
                 arcs.append((flow.source, target))
             else:
-                implicit = implicit_condition(flow.source, target)
+                implicit = _implicit_condition(wf, flow.source, target, declared)
                 if implicit not in conditions:
                     conditions.append(implicit)
                 arcs.append((flow.source, implicit))
@@ -192,6 +194,24 @@ def _compile_workflow(
     )
     version.workflows[wf.path] = wf
     return wf
+
+
+def _implicit_condition(wf: WorkflowDef, source: str, target: str, declared: set[str]) -> str:
+    """The name of the condition a task -> task flow goes through; it must be free."""
+    name = implicit_condition(source, target)
+    if name in declared:
+        raise DuplicateElementError(
+            f"workflow {wf.name!r}: the condition {name!r} is declared, and it is also the name "
+            f"of the implicit condition of the flow {source!r} -> {target!r}; rename the "
+            "condition, or connect the tasks through it with connect_task(...).condition(...)"
+        )
+    if len(name) > MAX_NAME:
+        raise InvalidFlowError(
+            f"workflow {wf.name!r}: the flow {source!r} -> {target!r} goes through an implicit "
+            f"condition named {name[:60]!r}..., longer than {MAX_NAME} characters; use shorter "
+            "task names or an explicit condition"
+        )
+    return name
 
 
 def _reject_duplicate_tasks(builder: WorkflowBuilder) -> None:

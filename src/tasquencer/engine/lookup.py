@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tasquencer import arguments
 from tasquencer.engine.definitions import TaskDef, WorkflowDef
 from tasquencer.engine.execution import Execution
 from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItemInstance
@@ -17,15 +18,21 @@ from tasquencer.errors import (
     WorkflowNotFoundError,
     WorkItemCannotHaveChildrenError,
     WorkItemNotFoundError,
+    describe,
 )
 from tasquencer.records import Target
 
 
-def workflow(ex: Execution, workflow_name: str, workflow_id: object) -> WorkflowInstance:
+def workflow(
+    ex: Execution, workflow_name: str, workflow_id: object, argument: str = "workflow_id"
+) -> WorkflowInstance:
     """The instance (root or child) of a `workflow_name` workflow with this id."""
-    found = ex.find_workflow(workflow_id) if isinstance(workflow_id, str) else None
+    given = arguments.text(workflow_id, argument)
+    found = ex.find_workflow(given) if arguments.could_be_an_id(given) else None
     if found is None or found.row.path[0] != workflow_name:
-        raise WorkflowNotFoundError(f"there is no {workflow_name!r} workflow {workflow_id!r}")
+        raise WorkflowNotFoundError(
+            f"there is no {workflow_name!r} workflow {describe(workflow_id)}"
+        )
     return found
 
 
@@ -41,10 +48,11 @@ def root_workflow(ex: Execution, workflow_name: str, workflow_id: object) -> Wor
 
 def work_item(ex: Execution, workflow_name: str, work_item_id: object) -> WorkItemInstance:
     """The work item with this id, in an instance of a `workflow_name` workflow."""
-    row = ex.uow.work_item(work_item_id) if isinstance(work_item_id, str) else None
+    given = arguments.text(work_item_id, "work_item_id")
+    row = ex.uow.work_item(given) if arguments.could_be_an_id(given) else None
     if row is None or ex.workflow(row.workflow_id).row.path[0] != workflow_name:
         raise WorkItemNotFoundError(
-            f"there is no work item {work_item_id!r} in a {workflow_name!r} workflow"
+            f"there is no work item {describe(work_item_id)} in a {workflow_name!r} workflow"
         )
     return ex.work_item_of(row)
 
@@ -68,7 +76,7 @@ def child_workflow_target(
     tdef, leaf = task.definition, path[-1]
     if tdef.work_item is not None and tdef.work_item.name == leaf:
         raise WorkItemCannotHaveChildrenError(
-            f"{list(path)} names work item {leaf!r}, not a child workflow"
+            f"{describe(list(path))} names work item {leaf!r}, not a child workflow"
         )
     child = tdef.children.get(leaf)
     if child is None:
@@ -82,20 +90,20 @@ def _target(
     """Check a target and return the task it goes through and the target's path."""
     target = Target.of(given)
     path = target.path
-    wf = workflow(ex, workflow_name, target.parent_workflow_id)
+    wf = workflow(ex, workflow_name, target.parent_workflow_id, "target's parent_workflow_id")
     if len(path) < 3 or path[-2] != target.parent_task_name:
         raise ElementNotFoundInPathError(
-            f"the target path {list(path)} does not go through task "
-            f"{target.parent_task_name!r} (its second-to-last element must name it)"
+            f"the target path {describe(list(path))} does not go through task "
+            f"{describe(target.parent_task_name)} (its second-to-last element must name it)"
         )
     if tuple(wf.row.path) != path[:-2]:
         raise ElementNotFoundInPathError(
-            f"workflow {wf.id} is at {list(wf.row.path)}, but the target path {list(path)} "
-            f"expects a workflow at {list(path[:-2])}"
+            f"workflow {wf.id} is at {list(wf.row.path)}, but the target path "
+            f"{describe(list(path))} expects a workflow at {describe(list(path[:-2]))}"
         )
     if target.parent_task_name not in wf.definition.tasks:
         raise ElementNotFoundInPathError(
-            f"workflow {wf.definition.name!r} has no task {target.parent_task_name!r}"
+            f"workflow {wf.definition.name!r} has no task {describe(target.parent_task_name)}"
         )
     return wf.task(target.parent_task_name), path
 
@@ -107,4 +115,4 @@ def _not_a(tdef: TaskDef, leaf: str, what: str) -> str:
         offers = "its child workflows are " + ", ".join(map(repr, tdef.children))
     else:
         offers = "it is a dummy task"
-    return f"task {tdef.name!r} has no {what} {leaf!r}; {offers}"
+    return f"task {tdef.name!r} has no {what} {describe(leaf)}; {offers}"

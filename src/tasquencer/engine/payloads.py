@@ -7,7 +7,9 @@ from typing import Any
 import pydantic
 
 from tasquencer.builder.actions import Action, ActionCallback
-from tasquencer.errors import PayloadValidationError
+from tasquencer.errors import PayloadValidationError, describe
+
+_SHOWN_ERRORS = 5  # the message names the first few; `errors` holds them all
 
 
 class ActionDef:
@@ -36,17 +38,21 @@ class ActionDef:
             if payload is not None:
                 raise PayloadValidationError(
                     f"the {self.name} action of {self.label} takes no payload, "
-                    f"got {type(payload).__name__}"
+                    f"got {type(payload).__name__} {describe(payload)}"
                 )
             return None
         assert self._adapter is not None
         try:
             return self._adapter.validate_python(payload)
+        except RecursionError:
+            raise PayloadValidationError(
+                f"invalid payload for the {self.name} action of {self.label}: it is nested "
+                "too deeply to be validated"
+            ) from None
         except pydantic.ValidationError as error:
             details = error.errors(include_url=False)
             raise PayloadValidationError(
-                f"invalid payload for the {self.name} action of {self.label}: "
-                + "; ".join(_describe(d) for d in details),
+                f"invalid payload for the {self.name} action of {self.label}: " + _summary(details),
                 errors=[dict(d) for d in details],
             ) from None
 
@@ -58,6 +64,13 @@ def _adapter(schema: Any) -> pydantic.TypeAdapter[Any]:
         raise TypeError(f"cannot use {schema!r} as a payload schema: {error}") from None
 
 
+def _summary(details: list[Any]) -> str:
+    shown = "; ".join(_describe(d) for d in details[:_SHOWN_ERRORS])
+    more = len(details) - _SHOWN_ERRORS
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
 def _describe(detail: Any) -> str:
     location = ".".join(str(part) for part in detail.get("loc", ())) or "payload"
-    return f"field {location!r}: {detail.get('msg', 'invalid')} (got {detail.get('input')!r})"
+    shown = describe(detail.get("input"))
+    return f"field {describe(location)}: {detail.get('msg', 'invalid')} (got {shown})"

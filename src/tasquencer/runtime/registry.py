@@ -7,12 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tasquencer.errors import FunctionNotRegisteredError
+from tasquencer import arguments
+from tasquencer.errors import FunctionNotRegisteredError, describe
 
 FunctionKind = Literal["mutation", "query", "action"]
 # A mutation job runs again when its worker dies before committing it; one whose worker keeps
 # dying (the mutation exhausts memory, say) is given up after this many claims.
 MUTATION_ATTEMPTS = 5
+MAX_RETRY_ATTEMPTS = 1000
+MAX_DELAY = 30 * 24 * 3600.0  # a backoff of more than a month is a mistake
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +27,14 @@ class Retry:
     max_delay: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("Retry.attempts must be at least 1")
-        if self.initial_delay < 0 or self.max_delay < self.initial_delay:
-            raise ValueError("Retry delays must satisfy 0 <= initial_delay <= max_delay")
+        arguments.integer(self.attempts, "Retry.attempts", minimum=1, maximum=MAX_RETRY_ATTEMPTS)
+        arguments.number(self.initial_delay, "Retry.initial_delay", minimum=0, maximum=MAX_DELAY)
+        arguments.number(self.max_delay, "Retry.max_delay", minimum=0, maximum=MAX_DELAY)
+        if self.max_delay < self.initial_delay:
+            raise ValueError(
+                f"Retry.max_delay ({self.max_delay!r}) must be at least Retry.initial_delay "
+                f"({self.initial_delay!r})"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,6 @@ def function_name(fn: Callable[..., Any]) -> str:
 
 def _describe(function: object) -> str:
     if isinstance(function, str):
-        return f"the function {function!r}"
+        return f"the function {describe(function)}"
     name = getattr(function, "__qualname__", None) or repr(function)
     return f"the function {name}"

@@ -37,12 +37,12 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from tasquencer.errors import NestedCallError, TransactionAbortedError
+from tasquencer.errors import ConfigurationError, NestedCallError, TransactionAbortedError
 from tasquencer.runtime.core import Core
 from tasquencer.runtime.failures import is_conflict, is_disconnect
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.treelocks import TreeBusyError, TreeHint
-from tasquencer.store import locks
+from tasquencer.store import database, locks
 
 T = TypeVar("T")
 
@@ -65,6 +65,7 @@ class Runner:
         self.core = core
         self.postgres = core.dialect.name == "postgresql"
         self._database = core.engine.url.render_as_string(hide_password=True)
+        self.closed = False
 
     def run(
         self,
@@ -89,6 +90,12 @@ class Runner:
                     raise
                 queued |= busy.roots  # next attempt waits its turn; no need to back off
             except Exception as error:
+                if database.is_missing_schema(error):
+                    raise ConfigurationError(
+                        "the engine's tables are missing from this database: run "
+                        "`tasquencer db upgrade --url URL` (or open the app with "
+                        "auto_migrate=True, the default) first"
+                    ) from error
                 lost = is_disconnect(error) and not (current and current[0].committing)
                 if not (lost or is_conflict(error)) or attempt == MAX_ATTEMPTS:
                     raise
@@ -107,6 +114,10 @@ class Runner:
         queue_on: Iterable[str] = (),
     ) -> Iterator[Transaction]:
         """One attempt: committed if the block returns, rolled back if it raises."""
+        if self.closed:
+            raise ConfigurationError(
+                "this app is closed (app.close() was called): open a new tq.App to go on"
+            )
         core = self.core
         locking = self.postgres and not read_only and isolation is None
         with self._not_nested(), core.engine.connect() as connection:

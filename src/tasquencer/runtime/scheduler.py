@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from tasquencer.errors import JobNotFoundError, SerializationError
-from tasquencer.records import JobRecord
+from tasquencer import arguments
+from tasquencer.errors import JobNotFoundError, SerializationError, describe
+from tasquencer.records import JobRecord, JobState
 from tasquencer.store import jobs as st
 from tasquencer.store.sql import Dialect
 from tasquencer.store.tables import jobs
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 
 _MAX_DELAY = 100 * 365 * 24 * 3600.0  # a century: beyond that, a delay is a mistake
+JOB_STATES: tuple[JobState, ...] = ("pending", "in_progress", "success", "failed", "canceled")
 
 
 class Scheduler:
@@ -33,31 +35,38 @@ class Scheduler:
 
     def run_after(self, delay: float | timedelta, function: object, /, **kwargs: object) -> str:
         """Schedule `function(**kwargs)` to run `delay` seconds from now; returns the job id."""
-        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
-        if not isinstance(seconds, int | float) or not 0 <= seconds < _MAX_DELAY:
-            raise ValueError(
-                f"run_after needs a delay between 0 and {_MAX_DELAY:.0f} seconds, got {delay!r}"
-            )
+        seconds = arguments.seconds(delay, "run_after's delay", maximum=_MAX_DELAY)
         return self._schedule(self._tx.now() + timedelta(seconds=seconds), function, kwargs)
 
     def run_at(self, when: datetime, function: object, /, **kwargs: object) -> str:
         """Schedule `function(**kwargs)` to run at `when` (a timezone-aware datetime)."""
         if not isinstance(when, datetime) or when.tzinfo is None:
-            raise ValueError(f"run_at needs a timezone-aware datetime, got {when!r}")
+            raise ValueError(f"run_at needs a timezone-aware datetime, got {describe(when)}")
+        try:
+            when.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"run_at: {when!r} is outside the years 1 to 9999 in UTC") from None
         return self._schedule(when, function, kwargs)
 
     def cancel(self, job_id: str) -> None:
         """Cancel a job: a pending one never runs. Canceling a finished job does nothing."""
+        arguments.text(job_id, "job_id")
         self._require(job_id)
         self._tx.db.run(st.CANCEL_JOB, {"id": job_id, "now": self._now()})
 
     def get(self, job_id: str) -> JobRecord | None:
+        if not arguments.could_be_an_id(arguments.text(job_id, "job_id")):
+            return None
         row = self._tx.db.one(st.SELECT_JOB, {"id": job_id})
         return None if row is None else job_record(row, self._tx.db.dialect)
 
     def list(
         self, *, state: str | None = None, function: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
+        if state is not None:
+            arguments.one_of(state, "state", JOB_STATES)
+        arguments.optional_text(function, "function")
+        arguments.integer(limit, "limit", minimum=1, maximum=100_000)
         query = sa.select(*st.JOB_COLUMNS).order_by(jobs.c.id.desc()).limit(limit)
         if state is not None:
             query = query.where(jobs.c.state == state)
@@ -122,8 +131,11 @@ class Scheduler:
         return job_id
 
     def _require(self, job_id: str) -> None:
-        if not isinstance(job_id, str) or self._tx.db.one(st.SELECT_JOB, {"id": job_id}) is None:
-            raise JobNotFoundError(f"there is no job {job_id!r}")
+        if (
+            not arguments.could_be_an_id(job_id)
+            or self._tx.db.one(st.SELECT_JOB, {"id": job_id}) is None
+        ):
+            raise JobNotFoundError(f"there is no job {describe(job_id)}")
 
     def _now(self) -> Any:
         return self._tx.db.dialect.time_in(self._tx.now())
@@ -133,12 +145,40 @@ def encode_args(function: str, kwargs: dict[str, object]) -> dict[str, Any]:
     """The job's arguments as JSON values; dataclasses and pydantic models become objects."""
     try:
         encoded = json.dumps(kwargs, default=_to_json, allow_nan=False)
-        return json.loads(encoded)  # type: ignore[no-any-return]
+        decoded: dict[str, Any] = json.loads(encoded)
+    except RecursionError:
+        raise SerializationError(
+            f"the arguments of {function} are nested too deeply to be stored with the job"
+        ) from None
     except (TypeError, ValueError) as error:
         raise SerializationError(
             f"the arguments of {function} must be JSON-serializable to be stored with the job: "
-            f"{error}"
+            f"{describe(str(error))}"
         ) from None
+    problem = _unstorable_text(decoded)
+    if problem:
+        raise SerializationError(f"the arguments of {function} cannot be stored: {problem}")
+    return decoded
+
+
+def _unstorable_text(value: object) -> str:
+    """Why a decoded JSON value holds text the database cannot store ("" when it can)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        texts: list[str] = []
+        if isinstance(item, str):
+            texts = [item]
+        elif isinstance(item, dict):
+            texts = list(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        for text in texts:
+            problem = arguments.text_problem(text)
+            if problem:
+                return f"a string {problem}: {describe(text)}"
+    return ""
 
 
 def _to_json(value: Any) -> Any:

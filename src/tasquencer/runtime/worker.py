@@ -32,12 +32,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tasquencer import arguments
 from tasquencer.errors import FunctionNotRegisteredError, TransactionAbortedError
 from tasquencer.runtime.actions import ActionCtx, AsyncActionCtx
 from tasquencer.runtime.calls import Runtime
 from tasquencer.runtime.failures import is_conflict, is_disconnect
 from tasquencer.runtime.functions import MutationCtx
-from tasquencer.runtime.registry import MUTATION_ATTEMPTS, FunctionDef, Retry
+from tasquencer.runtime.registry import (
+    MAX_DELAY,
+    MAX_RETRY_ATTEMPTS,
+    MUTATION_ATTEMPTS,
+    FunctionDef,
+    Retry,
+)
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.wakeup import Wakeup
 from tasquencer.store import jobs as st
@@ -76,8 +83,9 @@ class Worker:
         recovery_interval: float | None = None,
         batch: int = 8,
     ) -> None:
-        if poll_interval <= 0 or lease_seconds <= 0 or batch < 1:
-            raise ValueError("poll_interval, lease_seconds and batch must be positive")
+        arguments.number(poll_interval, "poll_interval", minimum=0.001, maximum=3600)
+        arguments.number(lease_seconds, "lease_seconds", minimum=0.01, maximum=MAX_DELAY)
+        arguments.integer(batch, "batch", minimum=1, maximum=1000)
         self.runtime = runtime
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.poll_interval = poll_interval
@@ -130,16 +138,32 @@ class Worker:
             d = tx.db.dialect
             rows = tx.db.all(st.SELECT_EXPIRED_LEASES, {"now": d.time_in(now)})
             for job_id, function, kind, attempts, max_attempts, applied in rows:
-                retry = _RUN_AGAIN if kind == "mutation" else self._retry_of(function)
-                if applied:  # its worker committed the mutation, then died before the mark
-                    params = _final_params("success", None, now, d)
-                elif retry is not None and attempts < max_attempts:
-                    params = _retry_params(retry, attempts, now, WORKER_LOST, d)
-                else:
-                    params = _final_params("failed", WORKER_LOST, now, d)
+                try:
+                    params = self._recovery(function, kind, attempts, max_attempts, applied, now, d)
+                except Exception as error:  # one job's problem must not stop the others'
+                    log.exception("job %s (%s): cannot be put back; failing it", job_id, function)
+                    params = _final_params("failed", f"{WORKER_LOST}; {_describe(error)}", now, d)
                 tx.db.run(st.RECOVER_JOB, {"id": job_id, **params})
                 log.warning("job %s (%s): %s", job_id, function, WORKER_LOST)
         return len(rows)
+
+    def _recovery(
+        self,
+        function: str,
+        kind: str,
+        attempts: int,
+        max_attempts: int,
+        applied: bool,
+        now: datetime,
+        d: Dialect,
+    ) -> dict[str, Any]:
+        """How a job whose worker was lost is settled: success, again later, or failed."""
+        retry = _RUN_AGAIN if kind == "mutation" else self._retry_of(function)
+        if applied:  # its worker committed the mutation, then died before the mark
+            return _final_params("success", None, now, d)
+        if retry is not None and attempts < max_attempts:
+            return _retry_params(retry, attempts, now, WORKER_LOST, d)
+        return _final_params("failed", WORKER_LOST, now, d)
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest pending job is due (0 if overdue), None if none pend."""
@@ -341,7 +365,7 @@ class Worker:
                 log.warning(
                     "job %s (%s): cannot record its outcome yet: %s", job.id, job.function, failure
                 )
-                time.sleep(min(_SETTLE_MAX_DELAY, 0.05 * 2**attempt))
+                time.sleep(min(_SETTLE_MAX_DELAY, 0.05 * 2 ** min(attempt, 10)))
         self._forget([job.id])
 
     def _settle_once(self, job: ClaimedJob, retry: Retry | None, error: str | None) -> None:
@@ -475,14 +499,15 @@ def _claimable(due: list[Any]) -> list[Any]:
 
 
 # A mutation that kept losing conflicts is put back, to run again a moment later.
-_CONFLICT_RETRY = Retry(attempts=1_000_000, initial_delay=1.0, max_delay=30.0)
+_CONFLICT_RETRY = Retry(attempts=MAX_RETRY_ATTEMPTS, initial_delay=1.0, max_delay=30.0)
 # A mutation whose worker was lost never committed: it is put back at once (up to its limit).
 _RUN_AGAIN = Retry(attempts=MUTATION_ATTEMPTS, initial_delay=0.0, max_delay=0.0)
 
 
 def backoff_delay(retry: Retry, attempt: int) -> float:
     """Exponential backoff with jitter: half the capped delay, plus up to half again at random."""
-    delay: float = min(retry.max_delay, retry.initial_delay * 2.0 ** (attempt - 1))
+    doublings = min(attempt - 1, 64)  # beyond that the cap holds anyway; 2.0**1100 overflows
+    delay: float = min(retry.max_delay, retry.initial_delay * 2.0**doublings)
     return delay / 2 + random.uniform(0, delay / 2)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from tasquencer.errors import ConfigurationError
+from tasquencer.errors import ConfigurationError, describe
 
 SCHEMA_HEAD = "0001"
 VERSION_TABLE = "tasquencer_alembic_version"
@@ -18,7 +20,18 @@ SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 def create_engine(url: str, *, sqlite_synchronous: str = "FULL", **options: Any) -> sa.Engine:
     """An engine for the app. SQLite runs in WAL mode; mutations begin IMMEDIATE."""
-    parsed = sa.make_url(url)
+    if not isinstance(url, str):
+        raise ConfigurationError(
+            f"tq.App needs a database URL (a str such as 'sqlite:///app.db' or "
+            f"'postgresql+psycopg://user@host/db'), got {describe(url)}"
+        )
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ConfigurationError(
+            f"{describe(url)} is not a database URL; use 'sqlite:///path/to/app.db' or "
+            "'postgresql+psycopg://user@host/db'"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, sqlite_synchronous, options)
     if parsed.get_backend_name() != "postgresql":
@@ -35,7 +48,13 @@ def _sqlite_engine(url: sa.URL, synchronous: str, options: dict[str, Any]) -> sa
             "tasquencer needs a SQLite file (sqlite:///path/to/app.db), not an in-memory "
             "database: workers and later calls open their own connections"
         )
-    if synchronous.upper() not in SQLITE_SYNCHRONOUS:
+    folder = Path(url.database).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"the SQLite file {url.database!r} cannot be created: its folder {str(folder)!r} "
+            "does not exist"
+        )
+    if not isinstance(synchronous, str) or synchronous.upper() not in SQLITE_SYNCHRONOUS:
         raise ConfigurationError(
             f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}, got {synchronous!r}"
         )
@@ -47,10 +66,12 @@ def _sqlite_engine(url: sa.URL, synchronous: str, options: dict[str, Any]) -> sa
         # Let SQLAlchemy's BEGIN below, not the driver, decide where transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        try:
+            _switch_to_wal(cursor)
+            cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def begin(connection: sa.Connection) -> None:
@@ -59,6 +80,30 @@ def _sqlite_engine(url: sa.URL, synchronous: str, options: dict[str, Any]) -> sa
         connection.connection.driver_connection.execute(mode)  # type: ignore[union-attr]
 
     return engine
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """`PRAGMA journal_mode=WAL`, which needs a moment of exclusive access: processes opening
+    a new file at once can find it locked, so a locked database is tried again."""
+    deadline = time.monotonic() + 30.0
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(0.25, delay * 2)
+
+
+def is_missing_schema(error: BaseException) -> bool:
+    """Whether an error says the engine's tables do not exist (an unmigrated database)."""
+    orig = getattr(error, "orig", error)
+    text = str(orig)
+    missing = "no such table" in text or getattr(orig, "sqlstate", None) == "42P01"
+    return missing and "tasquencer_" in text
 
 
 def upgrade_schema(engine: sa.Engine) -> None:

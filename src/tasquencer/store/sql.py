@@ -21,8 +21,6 @@ from sqlalchemy.engine import Dialect as SADialect
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
 
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
-
 
 class Dialect:
     """How one database spells parameters and stores JSON, timestamps and booleans."""
@@ -68,7 +66,9 @@ class SQLiteDialect(Dialect):
         last = self._last_time
         if last[0] is value:
             return last[1]
-        text = value.astimezone(UTC).strftime(_SQLITE_TIME)
+        # isoformat pads the year to four digits (strftime's %Y does not below 1000), so the
+        # text sorts as the time does and reads back with fromisoformat.
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         self._last_time = (value, text)
         return text
 

@@ -6,6 +6,7 @@ from collections.abc import Container
 from dataclasses import dataclass, replace
 
 from tasquencer.api.facade import WorkflowApi
+from tasquencer.builder.names import element_name
 from tasquencer.builder.workflow import WorkflowBuilder
 from tasquencer.engine.definitions import CompiledVersion
 from tasquencer.errors import DuplicateVersionError, UnknownVersionError, WorkflowDefinitionError
@@ -21,8 +22,7 @@ class VersionsBuilder:
     deprecated: tuple[str, ...] = ()
 
     def version(self, name: str, workflow: WorkflowBuilder) -> VersionsBuilder:
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"a version name must be a non-empty string, got {name!r}")
+        element_name(name, "version")
         if not isinstance(workflow, WorkflowBuilder):
             raise TypeError(f"version {name!r} needs a workflow: Builder.workflow(...)")
         return replace(self, versions=(*self.versions, (name, workflow)))
@@ -33,9 +33,7 @@ class VersionsBuilder:
 
 
 def versions(name: str) -> VersionsBuilder:
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"a workflow name must be a non-empty string, got {name!r}")
-    return VersionsBuilder(name)
+    return VersionsBuilder(element_name(name, "workflow"))
 
 
 class WorkflowVersions:
