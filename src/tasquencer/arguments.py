@@ -12,10 +12,17 @@ from datetime import timedelta
 from tasquencer.errors import describe
 
 
-def text(value: object, argument: str, *, maximum: int | None = None) -> str:
-    """A string the database can store: no NUL character, no lone surrogate."""
+def string(value: object, argument: str) -> str:
+    """`value` if it is a str (of any content: an id that cannot exist is simply not found)."""
     if not isinstance(value, str):
         raise TypeError(f"{argument} must be a str, got {type(value).__name__} {describe(value)}")
+    return value
+
+
+def text(value: object, argument: str, *, maximum: int | None = None) -> str:
+    """A string the database can store: no NUL character, no lone surrogate."""
+    string(value, argument)
+    assert isinstance(value, str)
     problem = text_problem(value, maximum)
     if problem:
         raise ValueError(f"{argument} {problem}: {describe(value)}")
@@ -59,9 +66,18 @@ def number(value: object, argument: str, *, minimum: float, maximum: float) -> f
         raise TypeError(
             f"{argument} must be a number, got {type(value).__name__} {describe(value)}"
         )
-    if not (math.isfinite(value) and minimum <= value <= maximum):
-        raise ValueError(f"{argument} must be between {minimum:g} and {maximum:g}, got {value!r}")
+    if not (_finite(value) and minimum <= value <= maximum):
+        raise ValueError(
+            f"{argument} must be between {minimum:g} and {maximum:g}, got {describe(value)}"
+        )
     return float(value)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def seconds(value: object, argument: str, *, maximum: float) -> float:
@@ -72,7 +88,7 @@ def seconds(value: object, argument: str, *, maximum: float) -> float:
             f"{argument} must be a number of seconds or a timedelta, got "
             f"{type(value).__name__} {describe(value)}"
         )
-    if not (math.isfinite(given) and 0 <= given <= maximum):
+    if not (_finite(given) and 0 <= given <= maximum):
         raise ValueError(
             f"{argument} must be between 0 and {maximum:.0f} seconds, got {describe(value)}"
         )

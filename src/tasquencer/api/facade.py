@@ -520,11 +520,15 @@ def _on_behalf_of(ctx: TransactionContext, caller: Caller) -> Caller:
 
 
 def _item_tree(work_item_id: object) -> list[TreeHint]:
-    return [("work_item", work_item_id)] if isinstance(work_item_id, str) else []
+    if isinstance(work_item_id, str) and arguments.could_be_an_id(work_item_id):
+        return [("work_item", work_item_id)]
+    return []
 
 
 def _workflow_tree(workflow_id: object) -> list[TreeHint]:
-    return [("workflow", workflow_id)] if isinstance(workflow_id, str) else []
+    if isinstance(workflow_id, str) and arguments.could_be_an_id(workflow_id):
+        return [("workflow", workflow_id)]
+    return []
 
 
 def _target_tree(target: object) -> list[TreeHint]:

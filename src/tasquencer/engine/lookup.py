@@ -27,7 +27,7 @@ def workflow(
     ex: Execution, workflow_name: str, workflow_id: object, argument: str = "workflow_id"
 ) -> WorkflowInstance:
     """The instance (root or child) of a `workflow_name` workflow with this id."""
-    given = arguments.text(workflow_id, argument)
+    given = arguments.string(workflow_id, argument)
     found = ex.find_workflow(given) if arguments.could_be_an_id(given) else None
     if found is None or found.row.path[0] != workflow_name:
         raise WorkflowNotFoundError(
@@ -48,7 +48,7 @@ def root_workflow(ex: Execution, workflow_name: str, workflow_id: object) -> Wor
 
 def work_item(ex: Execution, workflow_name: str, work_item_id: object) -> WorkItemInstance:
     """The work item with this id, in an instance of a `workflow_name` workflow."""
-    given = arguments.text(work_item_id, "work_item_id")
+    given = arguments.string(work_item_id, "work_item_id")
     row = ex.uow.work_item(given) if arguments.could_be_an_id(given) else None
     if row is None or ex.workflow(row.workflow_id).row.path[0] != workflow_name:
         raise WorkItemNotFoundError(

@@ -60,6 +60,21 @@ def _open_transactions() -> set[str]:
     return open_here
 
 
+@contextmanager
+def _schema_required() -> Iterator[None]:
+    """Turn "no such table" on the engine's tables into an error saying what to do."""
+    try:
+        yield
+    except Exception as error:
+        if database.is_missing_schema(error):
+            raise ConfigurationError(
+                "the engine's tables are missing from this database: run "
+                "`tasquencer db upgrade --url URL` (or open the app with auto_migrate=True, "
+                "the default) first"
+            ) from error
+        raise
+
+
 class Runner:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -90,12 +105,6 @@ class Runner:
                     raise
                 queued |= busy.roots  # next attempt waits its turn; no need to back off
             except Exception as error:
-                if database.is_missing_schema(error):
-                    raise ConfigurationError(
-                        "the engine's tables are missing from this database: run "
-                        "`tasquencer db upgrade --url URL` (or open the app with "
-                        "auto_migrate=True, the default) first"
-                    ) from error
                 lost = is_disconnect(error) and not (current and current[0].committing)
                 if not (lost or is_conflict(error)) or attempt == MAX_ATTEMPTS:
                     raise
@@ -120,7 +129,7 @@ class Runner:
             )
         core = self.core
         locking = self.postgres and not read_only and isolation is None
-        with self._not_nested(), core.engine.connect() as connection:
+        with self._not_nested(), _schema_required(), core.engine.connect() as connection:
             queued: list[str] = []
             try:
                 if self.postgres:

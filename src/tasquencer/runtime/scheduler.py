@@ -50,12 +50,12 @@ class Scheduler:
 
     def cancel(self, job_id: str) -> None:
         """Cancel a job: a pending one never runs. Canceling a finished job does nothing."""
-        arguments.text(job_id, "job_id")
+        arguments.string(job_id, "job_id")
         self._require(job_id)
         self._tx.db.run(st.CANCEL_JOB, {"id": job_id, "now": self._now()})
 
     def get(self, job_id: str) -> JobRecord | None:
-        if not arguments.could_be_an_id(arguments.text(job_id, "job_id")):
+        if not arguments.could_be_an_id(arguments.string(job_id, "job_id")):
             return None
         row = self._tx.db.one(st.SELECT_JOB, {"id": job_id})
         return None if row is None else job_record(row, self._tx.db.dialect)
