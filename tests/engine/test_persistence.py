@@ -373,7 +373,8 @@ def test_engine_tables_are_created_on_first_use(database_url):
 def test_auto_migrate_false_leaves_an_empty_database_untouched(database_url):
     app = tq.App(database_url, auto_migrate=False)
     try:
-        register(app, sequence("wf", ("A", self_starting_task())))
+        with pytest.raises(tq.ConfigurationError, match="tasquencer db upgrade"):
+            register(app, sequence("wf", ("A", self_starting_task())))
         assert sa.inspect(app.engine).get_table_names() == []
         assert database.current_revision(app.engine) is None
     finally:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from tasquencer.builder.activities import Activities
 from tasquencer.builder.elements import (
     AnyTaskBuilder,
@@ -333,3 +336,79 @@ def _describe_task(task: TaskDef) -> TaskStructure:
     if task.is_composite:
         described["children"] = [describe_structure(c) for c in task.children.values()]
     return described
+
+
+# --- the shape of a version, to recognize it in the database ---------------------------------
+
+Shape = dict[str, dict[str, object]]
+
+
+def version_shape(version: CompiledVersion) -> Shape:
+    """What instances of a version depend on: per workflow (by path), its conditions, tasks
+    (kind, join, split, work item, children, stats shards), arcs in order, and regions.
+    Callbacks and payload schemas are not part of it: they may change between deployments."""
+    return {
+        "/".join(path): _workflow_shape(workflow) for path, workflow in version.workflows.items()
+    }
+
+
+def fingerprint(shape: Shape) -> str:
+    canonical = json.dumps(shape, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def shape_differences(stored: Shape, given: Shape) -> list[str]:
+    """How `given` differs from `stored`, one line per difference, for error messages."""
+    lines: list[str] = []
+    for path in sorted(set(stored) | set(given)):
+        if path not in given:
+            lines.append(f"workflow {path}: only in the stored definition")
+        elif path not in stored:
+            lines.append(f"workflow {path}: not in the stored definition")
+        else:
+            lines.extend(_differences(path, stored[path], given[path]))
+    return lines
+
+
+def _workflow_shape(workflow: WorkflowDef) -> dict[str, object]:
+    net = workflow.net
+    return {
+        "start": net.start,
+        "end": net.end,
+        "conditions": list(net.conditions),
+        "tasks": {
+            task.name: {
+                "kind": task.kind,
+                "join": task.join,
+                "split": task.split,
+                "work_item": task.work_item.name if task.work_item else None,
+                "children": list(task.children),
+                "stats_shards": task.stats_shards,
+            }
+            for task in workflow.tasks.values()
+        },
+        "presets": {t: list(net.presets[t]) for t in net.tasks},
+        "postsets": {t: list(net.postsets[t]) for t in net.tasks},
+        "regions": {
+            owner: {"tasks": list(r.tasks), "conditions": list(r.conditions)}
+            for owner, r in net.regions.items()
+        },
+    }
+
+
+def _differences(path: str, stored: dict[str, object], given: dict[str, object]) -> list[str]:
+    lines = []
+    for key in sorted(set(stored) | set(given)):
+        before, after = stored.get(key), given.get(key)
+        if before == after:
+            continue
+        if isinstance(before, dict) and isinstance(after, dict):
+            for name in sorted(set(before) | set(after)):
+                if before.get(name) != after.get(name):
+                    lines.append(
+                        f"workflow {path}, {key} of {name!r}: stored {before.get(name)!r}, "
+                        f"given {after.get(name)!r}"
+                    )
+        else:
+            lines.append(f"workflow {path}, {key}: stored {before!r}, given {after!r}")
+    return lines

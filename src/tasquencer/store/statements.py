@@ -10,7 +10,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tasquencer.store.rows import STAT_FIELDS
 from tasquencer.store.sql import Statement
-from tasquencer.store.tables import conditions, task_log, task_stats, tasks, work_items, workflows
+from tasquencer.store.tables import (
+    conditions,
+    task_log,
+    task_stats,
+    tasks,
+    versions,
+    work_items,
+    workflows,
+)
 
 # Timestamps are written but not read back: the engine never needs them while it works.
 WORKFLOW_COLUMNS = (
@@ -143,4 +151,18 @@ def _upsert_stats(insert: Any) -> sa.Executable:
 
 SAVE_STATS = Statement(
     {"sqlite": _upsert_stats(sqlite.insert), "postgresql": _upsert_stats(postgresql.insert)}
+)
+
+SELECT_VERSION = Statement(
+    sa.select(versions.c.fingerprint, versions.c.shape).where(
+        versions.c.workflow_name == p("workflow_name"), versions.c.version_name == p("version_name")
+    )
+)
+SAVE_VERSION = Statement(
+    {
+        dialect: insert(versions)
+        .values({c.name: p(c.name) for c in versions.columns})
+        .on_conflict_do_nothing()
+        for dialect, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+    }
 )

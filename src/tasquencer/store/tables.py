@@ -155,3 +155,16 @@ scheduled = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# One row per registered (workflow, version): the fingerprint of its structure, so that two apps
+# cannot run different definitions under one name and version on the same database.
+versions = sa.Table(
+    "tasquencer_versions",
+    metadata,
+    sa.Column("workflow_name", Name, primary_key=True),
+    sa.Column("version_name", Name, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("shape", JSON, nullable=False),
+    sa.Column("registered_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)

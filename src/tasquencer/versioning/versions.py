@@ -8,9 +8,21 @@ from dataclasses import dataclass, replace
 from tasquencer.api.facade import WorkflowApi
 from tasquencer.builder.names import element_name
 from tasquencer.builder.workflow import WorkflowBuilder
-from tasquencer.engine.definitions import CompiledVersion
-from tasquencer.errors import DuplicateVersionError, UnknownVersionError, WorkflowDefinitionError
+from tasquencer.engine.definitions import (
+    CompiledVersion,
+    fingerprint,
+    shape_differences,
+    version_shape,
+)
+from tasquencer.errors import (
+    DuplicateVersionError,
+    UnknownVersionError,
+    VersionConflictError,
+    WorkflowDefinitionError,
+)
 from tasquencer.runtime.calls import Runtime
+from tasquencer.runtime.transaction import Transaction
+from tasquencer.store import statements as st
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +114,7 @@ def register_versions(
                 f"{workflow.name!r}; every version must keep the name {builder.name!r}"
             )
         compiled[version_name] = CompiledVersion(builder.name, version_name, workflow)
+    _record_shapes(runtime, builder.name, compiled)
     for name in builder.deprecated:
         if name not in compiled:
             raise UnknownVersionError(
@@ -109,3 +122,38 @@ def register_versions(
             )
         compiled[name].deprecated = True
     return WorkflowVersions(runtime, builder.name, compiled)
+
+
+def _record_shapes(
+    runtime: Runtime, workflow_name: str, compiled: dict[str, CompiledVersion]
+) -> None:
+    """Store each version's fingerprint on first registration; refuse a version whose
+    structure differs from the one already stored under the same name."""
+
+    def record(tx: Transaction) -> None:
+        db, dialect = tx.db, tx.db.dialect
+        for version_name, version in compiled.items():
+            shape = version_shape(version)
+            key = {"workflow_name": workflow_name, "version_name": version_name}
+            found = db.one(st.SELECT_VERSION, key)
+            if found is None:
+                row = {
+                    **key,
+                    "fingerprint": fingerprint(shape),
+                    "shape": dialect.json_in(shape),
+                    "registered_at": dialect.time_in(tx.now()),
+                }
+                db.run(st.SAVE_VERSION, row)
+                found = db.one(st.SELECT_VERSION, key)  # another process may have been first
+            assert found is not None
+            stored_fingerprint, stored_shape = found
+            if stored_fingerprint != fingerprint(shape):
+                differences = shape_differences(dialect.json_out(stored_shape), shape)
+                raise VersionConflictError(
+                    f"version {version_name!r} of workflow {workflow_name!r} is already "
+                    "registered on this database with a different structure; register the "
+                    "change as a new version (and migrate running instances to it). "
+                    "Differences: " + "; ".join(differences[:10])
+                )
+
+    runtime.runner.run(record)
