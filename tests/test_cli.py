@@ -98,7 +98,7 @@ def test_an_app_spec_without_attribute_is_a_usage_error(write_app):
 
 @pytest.mark.parametrize(
     ("fmt", "edge"),
-    [("mermaid", "draft --> draft__to__check"), ("dot", '"draft" -> "draft__to__check"')],
+    [("mermaid", "t0 --> c2"), ("dot", '"draft" -> "draft__to__check"')],
 )
 def test_graph_prints_the_workflow_with_its_implicit_conditions(write_app, fmt, edge):
     module = write_app()
@@ -106,6 +106,75 @@ def test_graph_prints_the_workflow_with_its_implicit_conditions(write_app, fmt, 
     assert result.exit_code == 0, result.output
     assert edge in result.output
     assert "check" in result.output and "end" in result.output
+
+
+def test_mermaid_node_ids_are_never_mermaid_keywords(write_app):
+    """`end` is a Mermaid keyword: a node named so broke the chart. Ids are made up; the
+    names are quoted labels."""
+    module = write_app()
+    result = invoke("graph", f"{module}:app:review")
+    lines = result.output.splitlines()
+    assert '  c1(("end"))' in lines
+    assert '  c2(("draft__to__check"))' in lines
+    assert '  t0["draft [and/and]"]' in lines
+    nodes = {line.split("(")[0].split("[")[0].strip() for line in lines[1:] if "-->" not in line}
+    assert nodes == {"c0", "c1", "c2", "t0", "t1"}
+
+
+def test_validate_warns_of_tasks_that_create_no_work_items(write_app):
+    module = write_app()
+    result = invoke("validate", f"{module}:app")
+    assert result.exit_code == 0, result.output
+    assert "task 'draft' creates no work items by itself" in result.output
+    assert "api.initialize_work_item" in result.output
+
+
+STUCK_SOURCE = """
+import tasquencer as tq
+from tasquencer import Builder
+
+app = tq.App({url!r})
+
+
+def start(ctx):
+    ctx.work_item.initialize()
+
+
+stuck = (
+    Builder.workflow("stuck")
+    .start_condition("start")
+    .condition("nowhere")
+    .end_condition("end")
+    .task("a", Builder.task(Builder.work_item("item")).with_split_type("xor")
+          .with_activities(on_enabled=start))
+    .task("b", Builder.task(Builder.work_item("item")).with_activities(on_enabled=start))
+    .connect_condition("start", lambda to: to.task("a"))
+    .connect_task("a", lambda to: to.task("b").condition("nowhere")
+                  .route(lambda ctx: ctx.route.to_condition("nowhere")))
+    .connect_task("b", lambda to: to.condition("end"))
+)
+api = app.register(stuck).api()
+"""
+
+
+def test_inspect_warns_when_nothing_can_happen_any_more(write_app):
+    module = write_app(STUCK_SOURCE)
+    api = importlib.import_module(module).api
+    workflow_id = api.internal_initialize_root_workflow()
+    (item,) = api.list_work_items(workflow_id)
+    api.internal_start_work_item(item.id)
+    api.internal_complete_work_item(item.id)
+    result = invoke("inspect", workflow_id, "--app", f"{module}:app")
+    assert result.exit_code == 0, result.output
+    assert "nothing can happen any more" in result.output
+
+
+def test_inspect_warns_of_an_enabled_task_waiting_for_work_items_nothing_creates(write_app):
+    module = write_app()
+    api = importlib.import_module(module).api
+    workflow_id = api.internal_initialize_root_workflow()
+    result = invoke("inspect", workflow_id, "--app", f"{module}:app")
+    assert "task 'draft' is enabled (generation 1) with no work items" in result.output
 
 
 def test_graph_of_an_unknown_workflow_is_a_usage_error(write_app):

@@ -76,6 +76,7 @@ EXPORTED = [
     "TransactionClosedError",
     "TransactionContext",
     "Transition",
+    "UnknownChildWorkflowError",
     "UnknownElementError",
     "UnknownVersionError",
     "UnreachableElementError",

@@ -77,6 +77,12 @@ def validate(app: Annotated[str, typer.Argument(help="The app, as module:attribu
             status = "deprecated" if compiled.deprecated else "active"
             table.add_row(name, version, str(count), status)
     console.print(table)
+    from tasquencer.engine.diagnostics import definition_warnings
+
+    for name, versions in sorted(loaded.workflows.items()):
+        for version in versions.version_names:
+            for warning in definition_warnings(versions.version(version)):
+                console.print(f"[yellow]warning[/yellow] {name} {version}: {warning}")
 
 
 @cli.command()
@@ -105,7 +111,9 @@ def inspect(
     """Show an instance: state, tasks with generations, markings, work items, children."""
     loaded = _load_app(app)
     try:
-        snapshot = loaded.api_of(workflow_id).get_workflow_snapshot(workflow_id)
+        api = loaded.api_of(workflow_id)
+        snapshot = api.get_workflow_snapshot(workflow_id)
+        warnings = _instance_warnings(loaded, api.version.workflow_name, workflow_id)
     except TasquencerError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
@@ -126,6 +134,16 @@ def inspect(
         console.print(items)
     for child in snapshot.child_workflows:
         console.print(f"child {child.name} {child.id} (task {child.task_name}): {child.state}")
+    for warning in warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}")
+
+
+def _instance_warnings(loaded: App, workflow_name: str, workflow_id: str) -> list[str]:
+    from tasquencer.engine import lookup
+    from tasquencer.engine.diagnostics import instance_warnings
+
+    with loaded.transaction(read_only=True) as tx:
+        return instance_warnings(lookup.workflow(tx.execution, workflow_name, workflow_id))
 
 
 @cli.command()
@@ -238,14 +256,24 @@ def _load_app(spec: str) -> App:
 
 
 def _mermaid(structure: WorkflowStructure) -> str:
+    """A Mermaid flowchart. Node ids are made up (`c0`, `t0`, ...): names such as `end` are
+    Mermaid keywords; the names are the labels, quoted."""
+    ids = {c["name"]: f"c{i}" for i, c in enumerate(structure["conditions"])}
+    ids.update({t["name"]: f"t{i}" for i, t in enumerate(structure["tasks"])})
     lines = ["flowchart LR"]
     for condition in structure["conditions"]:
-        lines.append(f"  {condition['name']}(({condition['name']}))")
+        lines.append(f'  {ids[condition["name"]]}(("{_label(condition["name"])}"))')
     for task in structure["tasks"]:
         label = f"{task['name']} [{task['join_type']}/{task['split_type']}]"
-        lines.append(f'  {task["name"]}["{label}"]')
-    lines.extend(f"  {flow['source']} --> {flow['target']}" for flow in structure["flows"])
+        lines.append(f'  {ids[task["name"]]}["{_label(label)}"]')
+    lines.extend(
+        f"  {ids[flow['source']]} --> {ids[flow['target']]}" for flow in structure["flows"]
+    )
     return "\n".join(lines)
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "#quot;")
 
 
 def _dot(structure: WorkflowStructure) -> str:

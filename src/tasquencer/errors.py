@@ -12,7 +12,7 @@
     ├── TasquencerInvariantError         a state machine refused a transition
     │   ├── InvalidStateTransitionError
     │   │   └── WorkItemInvalidStateError, WorkflowInvalidStateError, TaskInvalidStateError
-    │   └── StructuralIntegrityError, ConstraintViolationError
+    │   └── StructuralIntegrityError (UnknownChildWorkflowError), ConstraintViolationError
     ├── EntityNotFoundError
     │   └── WorkflowNotFoundError, WorkItemNotFoundError, TaskNotFoundError,
     │       ConditionNotFoundError, JobNotFoundError
@@ -94,8 +94,8 @@ class TaskMissingRouterError(WorkflowDefinitionError):
     """An XOR or OR split task has no router."""
 
 
-class TaskInvalidJoinTypeError(WorkflowDefinitionError):
-    pass
+class TaskInvalidJoinTypeError(WorkflowDefinitionError, ValueError):
+    """A join or split type other than "and", "xor", "or"."""
 
 
 class DuplicateVersionError(WorkflowDefinitionError):
@@ -187,6 +187,13 @@ class TaskInvalidStateError(_ElementStateError):
 
 class StructuralIntegrityError(TasquencerInvariantError):
     pass
+
+
+class UnknownChildWorkflowError(StructuralIntegrityError, KeyError):
+    """A dynamic composite task was asked for a child workflow it does not have."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class ConstraintViolationError(TasquencerInvariantError):

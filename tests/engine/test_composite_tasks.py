@@ -411,8 +411,10 @@ def test_dynamic_composite_unknown_child_name_raises_and_creates_nothing(app):
     dynamic = Builder.dynamic_composite_task([wf_a, wf_b]).with_activities(on_enabled=on_enabled)
     api = register(app, around("parent", "D", dynamic, "dynamic_composite_task"))
 
-    with pytest.raises(KeyError, match="wf_c"):
+    with pytest.raises(KeyError, match="wf_c") as unknown:
         api.internal_initialize_root_workflow()
+    assert isinstance(unknown.value, tq.StructuralIntegrityError)
+    assert "this task can start: 'wf_a', 'wf_b'" in str(unknown.value)
     assert api.list_workflows() == []
 
 

@@ -34,6 +34,7 @@ from tasquencer.contexts import (
     WorkItemStateChangedContext,
     WorkItemTeardownContext,
 )
+from tasquencer.errors import TaskInvalidJoinTypeError
 
 if TYPE_CHECKING:
     from tasquencer.builder.workflow import WorkflowBuilder
@@ -100,12 +101,14 @@ class _TaskBuilderBase:
 
     def with_join_type(self, join: JoinType) -> Self:
         if join not in JOIN_TYPES:
-            raise ValueError(f"join type must be one of {JOIN_TYPES}, got {join!r}")
+            raise TaskInvalidJoinTypeError(f"join type must be one of {JOIN_TYPES}, got {join!r}")
         return replace(self, join=join)
 
     def with_split_type(self, split: SplitType) -> Self:
         if split not in SPLIT_TYPES:
-            raise ValueError(f"split type must be one of {SPLIT_TYPES}, got {split!r}")
+            raise TaskInvalidJoinTypeError(
+                f"split type must be one of {SPLIT_TYPES}, got {split!r}"
+            )
         return replace(self, split=split)
 
     def with_description(self, description: str) -> Self:

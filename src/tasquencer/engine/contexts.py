@@ -28,7 +28,9 @@ from tasquencer.contexts import (
 from tasquencer.errors import (
     RegisterScheduledNotAllowedError,
     TasquencerError,
+    UnknownChildWorkflowError,
     WorkItemAutoTriggerAlreadySetError,
+    describe,
 )
 
 if TYPE_CHECKING:
@@ -321,8 +323,8 @@ class Initializers(Mapping[str, Callable[..., str]]):
         try:
             return self._initializers[name]
         except KeyError:
-            raise KeyError(
-                f"no child workflow named {name!r}; this task can start: "
+            raise UnknownChildWorkflowError(
+                f"no child workflow named {describe(name)}; this task can start: "
                 + ", ".join(map(repr, self._initializers))
             ) from None
 
