@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from typer.testing import CliRunner
 
-from tasquencer.cli import cli
+from tasquencer.cli import cli, console
 
 MODULE_IDS = itertools.count()
 
@@ -70,8 +70,12 @@ def write_app(tmp_path, monkeypatch):
             module.app.close()
 
 
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False, terminal_width=200)
+def invoke(*args: str, expect: int | None = None):
+    console.width = 200  # Rich wraps table cells at 80 columns when not in a terminal
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, terminal_width=200)
+    if expect is not None:
+        assert result.exit_code == expect, result.output
+    return result
 
 
 def test_validate_lists_the_registered_workflows(write_app):
@@ -247,3 +251,85 @@ def test_demo_runs_the_document_review_to_completion(tmp_path):
     assert result.exit_code == 0, result.output
     assert "published" in result.output
     assert "workflow is completed" in result.output
+
+
+MIGRATION_SOURCE = """
+import tasquencer as tq
+from tasquencer import Builder
+
+app = tq.App({url!r})
+
+
+def create(ctx):
+    ctx.work_item.initialize()
+
+
+def chain(*names):
+    wf = Builder.workflow("orders").start_condition("start").end_condition("end")
+    for name in names:
+        task = Builder.task(Builder.work_item("item")).with_activities(on_enabled=create)
+        wf = wf.task(name, task)
+    wf = wf.connect_condition("start", lambda to: to.task(names[0]))
+    for a, b in zip(names, names[1:]):
+        wf = wf.connect_task(a, lambda to, b=b: to.task(b))
+    return wf.connect_task(names[-1], lambda to: to.condition("end"))
+
+
+def initializer(ctx):
+    if ctx.migrating_from_workflow.id in BROKEN:
+        raise RuntimeError("cannot move this one")
+
+
+BROKEN = set()
+v1, v2 = chain("pick"), chain("pick", "pack")
+migration = tq.migrate(v1, v2).with_initializer(initializer).with_task_migrators(
+    {{"orders/pick": lambda ctx: tq.MigrationMode.CONTINUE}}
+)
+versions = app.register(
+    tq.versions("orders").version("v1", v1).version("v2", v2).with_migration("v1->v2", migration)
+)
+"""
+
+
+def test_migrate_moves_every_instance_and_reports_the_ones_that_fail(write_app):
+    module = write_app(MIGRATION_SOURCE)
+    loaded = importlib.import_module(module)
+    v1 = loaded.versions.api("v1")
+    ids = [v1.internal_initialize_root_workflow() for _ in range(4)]
+    loaded.BROKEN.add(ids[1])
+
+    dry = invoke(
+        "migrate",
+        "orders",
+        "--app",
+        f"{module}:app",
+        "--from",
+        "v1",
+        "--to",
+        "v2",
+        "--dry-run",
+        expect=1,
+    )
+    assert "pick: enabled, pack: disabled" in dry.output
+    assert "would migrate 3 of 4 instances; 1 failed" in dry.output
+    assert [w.state for w in v1.list_workflows()] == ["initialized"] * 4
+
+    result = invoke(
+        "migrate", "orders", "--app", f"{module}:app", "--from", "v1", "--to", "v2", expect=1
+    )
+    assert "migrated 3 of 4 instances; 1 failed" in result.output
+    assert "cannot move this one" in result.output
+    assert ids[1] in result.output
+    assert [w.id for w in v1.list_workflows(state="initialized")] == [ids[1]]
+    assert len(loaded.versions.api("v2").list_workflows()) == 3
+
+
+def test_migrate_to_an_unknown_version_is_an_error_that_changes_nothing(write_app):
+    module = write_app(MIGRATION_SOURCE)
+    loaded = importlib.import_module(module)
+    loaded.versions.api("v1").internal_initialize_root_workflow()
+    result = invoke(
+        "migrate", "orders", "--app", f"{module}:app", "--from", "v1", "--to", "v7", expect=1
+    )
+    assert "no version 'v7'" in result.output
+    assert len(loaded.versions.api("v1").list_workflows(state="initialized")) == 1

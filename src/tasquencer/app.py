@@ -21,8 +21,8 @@ from tasquencer.contexts import (
     TransactionContext,
 )
 from tasquencer.engine.definitions import CompiledVersion
-from tasquencer.errors import UnknownVersionError, WorkflowNotFoundError
-from tasquencer.records import JobRecord
+from tasquencer.errors import UnknownVersionError, WorkflowNotFoundError, describe
+from tasquencer.records import JobRecord, MigrationOutcome
 from tasquencer.runtime.calls import Runtime
 from tasquencer.runtime.clock import Clock, SystemClock
 from tasquencer.runtime.core import Core
@@ -32,6 +32,7 @@ from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.worker import Worker, WorkerThread
 from tasquencer.store import database
 from tasquencer.store.sql import dialect_for
+from tasquencer.versioning import migrate as migrate_
 from tasquencer.versioning.versions import VersionsBuilder, WorkflowVersions, register_versions
 
 # What each decorator accepts: a function whose first parameter takes that kind of ctx.
@@ -118,6 +119,47 @@ class App:
         if row is None or row.path[0] not in self._workflows:
             raise WorkflowNotFoundError(f"there is no workflow {workflow_id!r}")
         return self._workflows[row.path[0]].api(row.version_name)
+
+    # --- migrations ----------------------------------------------------------------------
+
+    def migrate(self, workflow_id: str, *, to_version: str) -> str:
+        """Move a running root instance to a later version; returns the new instance's id.
+
+        The instance is canceled as migrated and a new one of `to_version` replays its
+        progress (see `tq.migrate`); each intermediate version is one transaction. The
+        snapshots link them (`migrated_from` / `migrated_to`).
+        """
+        versions = self._versions_of(migrate_.workflow_name_of(self.runtime, workflow_id))
+        return migrate_.migrate(self.runtime, versions, workflow_id, to_version)
+
+    def migrate_all(
+        self,
+        workflow_name: str,
+        *,
+        from_version: str,
+        to_version: str,
+        batch_size: int = 100,
+        dry_run: bool = False,
+        on_progress: Callable[[MigrationOutcome], object] | None = None,
+    ) -> list[MigrationOutcome]:
+        """Migrate every running root instance of `from_version`, each in transactions of
+        its own; an instance that fails is reported in its outcome and left as it was. With
+        `dry_run`, each migration is run and rolled back."""
+        return migrate_.migrate_all(
+            self.runtime,
+            self._versions_of(workflow_name),
+            from_version,
+            to_version,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            on_progress=on_progress,
+        )
+
+    def _versions_of(self, workflow_name: str) -> WorkflowVersions:
+        versions = self._workflows.get(workflow_name)
+        if versions is None:
+            raise UnknownVersionError(f"no workflow {describe(workflow_name)} is registered")
+        return versions
 
     # --- functions -----------------------------------------------------------------------
 

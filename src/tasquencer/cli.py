@@ -198,6 +198,54 @@ def jobs(
     console.print(table)
 
 
+@cli.command()
+def migrate(
+    workflow: Annotated[str, typer.Argument(help="The workflow whose instances move.")],
+    app: AppOption,
+    from_version: Annotated[str, typer.Option("--from", help="The version they run now.")],
+    to_version: Annotated[str, typer.Option("--to", help="The version they move to.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what each would become; write nothing.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Instances read at a time.")] = 100,
+) -> None:
+    """Migrate every running instance of a version to a later one, one transaction each."""
+    from rich.progress import Progress
+
+    from tasquencer.versioning.migrate import count_running
+
+    loaded = _load_app(app)
+    try:
+        total = count_running(loaded.runtime, workflow, from_version)
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task(
+                f"migrating {workflow} {from_version} -> {to_version}", total=total
+            )
+            outcomes = loaded.migrate_all(
+                workflow,
+                from_version=from_version,
+                to_version=to_version,
+                batch_size=batch_size,
+                dry_run=dry_run,
+                on_progress=lambda _: progress.advance(bar),
+            )
+    except (TasquencerError, ValueError, TypeError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    table = _table("instance", "became" if not dry_run else "would become", "error")
+    for outcome in outcomes:
+        became = outcome.new_workflow_id or ""
+        if dry_run and outcome.error is None:
+            became = ", ".join(f"{t}: {state}" for t, state in outcome.task_states.items())
+        table.add_row(outcome.workflow_id, became, outcome.error or "")
+    console.print(table)
+    failed = sum(1 for o in outcomes if o.error)
+    verb = "would migrate" if dry_run else "migrated"
+    console.print(f"{verb} {len(outcomes) - failed} of {len(outcomes)} instances; {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
 @cli.command("prune-jobs")
 def prune_jobs(
     app: AppOption,

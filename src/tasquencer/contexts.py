@@ -138,6 +138,23 @@ class PolicyResult(StrEnum):
 PolicyDecision = PolicyResult | Literal["continue", "complete", "fail"]
 
 
+class MigrationMode(StrEnum):
+    """What a task migrator decides for a task of the new version as the replay enables it."""
+
+    FAST_FORWARD = "fastForward"  # its work is done: complete it silently, tokens move on
+    CONTINUE = "continue"  # it goes on as usual (its children, its on_enabled)
+
+
+MigrationDecision = MigrationMode | Literal["fastForward", "continue"]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationResult:
+    """`ctx.result` of a migration finalizer: the state the migrated instance ended in."""
+
+    state: Literal["completed", "failed", "canceled"]
+
+
 # --- what every context offers ---------------------------------------------------------------
 
 
@@ -574,6 +591,74 @@ class DynamicChildWorkflowStateChangedContext(DynamicCompositeTaskActivityContex
 
 class DummyTaskActivityContext(TaskElementContext, Protocol):
     """A dummy task's activities (no children, no jobs: it completes as soon as enabled)."""
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+class MigrationInitializerContext(LifecycleContext, Protocol):
+    """A migration's initializer: runs once, in the migration's transaction, after the new
+    instance exists and before any of its tasks is enabled. Re-link your rows here."""
+
+    @property
+    def workflow(self) -> WorkflowInfo:
+        """The new instance."""
+        ...
+
+    @property
+    def migrating_from_workflow(self) -> WorkflowInfo:
+        """The instance being migrated (now canceled)."""
+        ...
+
+
+class MigrationFinalizerContext(ElementContext, Protocol):
+    """A migration's finalizer: runs when the migrated instance completes, fails or is
+    canceled (`ctx.result.state`)."""
+
+    @property
+    def workflow(self) -> WorkflowInfo: ...
+
+    @property
+    def migrating_from_workflow(self) -> WorkflowInfo: ...
+
+    @property
+    def result(self) -> MigrationResult: ...
+
+
+class TaskMigratorContext(TaskElementContext, LifecycleContext, Protocol):
+    """A task migrator: called whenever a task of a migrated instance is enabled; returns
+    `MigrationMode.FAST_FORWARD` (the work is done) or `MigrationMode.CONTINUE`."""
+
+    @property
+    def migrating_from_workflow(self) -> WorkflowInfo: ...
+
+
+class WorkItemTaskMigratorContext(TaskMigratorContext, Protocol):
+    """A migrator of a task with work items: it may create them (then it must continue)."""
+
+    @property
+    def work_item(self) -> TaskWorkItems: ...
+
+
+class CompositeTaskMigratorContext(TaskMigratorContext, Protocol):
+    """A migrator of a composite task: it may create the child workflow (then continue)."""
+
+    @property
+    def workflow(self) -> ChildWorkflows: ...
+
+
+class DynamicCompositeTaskMigratorContext(TaskMigratorContext, Protocol):
+    """A migrator of a dynamic composite task: `ctx.workflow.initialize["Name"](payload)`."""
+
+    @property
+    def workflow(self) -> DynamicChildWorkflows: ...
+
+
+TaskMigrator = (
+    Callable[[WorkItemTaskMigratorContext], MigrationDecision]
+    | Callable[[CompositeTaskMigratorContext], MigrationDecision]
+    | Callable[[DynamicCompositeTaskMigratorContext], MigrationDecision]
+)
 
 
 # --- routers and policies --------------------------------------------------------------------

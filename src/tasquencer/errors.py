@@ -8,7 +8,8 @@
     │   │   InvalidFlowError, TaskMissingRouterError, TaskInvalidJoinTypeError
     │   └── DuplicateVersionError, VersionConflictError
     ├── ConfigurationError               the app, a version or a function is not set up right
-    │   ├── WorkflowDeprecatedError, UnknownVersionError, FunctionNotRegisteredError
+    │   ├── WorkflowDeprecatedError, UnknownVersionError, FunctionNotRegisteredError,
+    │   │   WorkflowMigrationNotFoundError
     ├── TasquencerInvariantError         a state machine refused a transition
     │   ├── InvalidStateTransitionError
     │   │   └── WorkItemInvalidStateError, WorkflowInvalidStateError, TaskInvalidStateError
@@ -19,6 +20,7 @@
     ├── ElementNotFoundInPathError
     │   └── WorkItemCannotHaveChildrenError
     ├── NotInternalMutationError, TaskInvalidRouteError, InvalidPolicyResultError,
+    │   InvalidMigrationModeError,
     │   WorkItemAutoTriggerAlreadySetError, RegisterScheduledNotAllowedError
     ├── PayloadValidationError (also a ValueError), SerializationError (also a TypeError)
     └── TransactionAbortedError, TransactionClosedError, NestedCallError
@@ -121,6 +123,10 @@ class UnknownVersionError(ConfigurationError):
     pass
 
 
+class WorkflowMigrationNotFoundError(ConfigurationError):
+    """No migration is declared from an instance's version to the version asked for."""
+
+
 class FunctionNotRegisteredError(ConfigurationError):
     """A function was called or scheduled that is not registered with the app."""
 
@@ -210,6 +216,10 @@ class TaskInvalidRouteError(TasquencerError):
 
 class InvalidPolicyResultError(TasquencerError):
     pass
+
+
+class InvalidMigrationModeError(TasquencerError):
+    """A task migrator returned something other than a `tq.MigrationMode`."""
 
 
 class WorkItemAutoTriggerAlreadySetError(TasquencerError):

@@ -107,6 +107,20 @@ class WorkflowSnapshot:
     conditions: dict[str, int] = field(default_factory=dict)
     work_items: list[WorkItem] = field(default_factory=list)
     child_workflows: list[ChildWorkflow] = field(default_factory=list)
+    # Migration: the instance this one replaced, and the one that replaced it.
+    migrated_from: str | None = None
+    migrated_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationOutcome:
+    """What became of one instance in `app.migrate_all`: the new instance's id, or the error
+    that left it as it was; with `dry_run`, the task states the migration would give it."""
+
+    workflow_id: str
+    new_workflow_id: str | None
+    error: str | None
+    task_states: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

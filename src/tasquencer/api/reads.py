@@ -21,7 +21,7 @@ from tasquencer.records import (
     WorkItemState,
 )
 from tasquencer.runtime.transaction import Transaction
-from tasquencer.store.tables import conditions, tasks, work_items, workflows
+from tasquencer.store.tables import conditions, migrations, tasks, work_items, workflows
 
 
 def workflow_state(tx: Transaction, workflow_name: str, workflow_id: str) -> WorkflowState:
@@ -75,7 +75,20 @@ def snapshot(tx: Transaction, workflow_name: str, workflow_id: str) -> WorkflowS
         conditions={name: markings[name] for name in definition.net.conditions},
         work_items=_work_items(tx, workflow_id, None, None),
         child_workflows=_child_workflows(tx, workflow_id, None),
+        migrated_from=_migration_link(tx, migrations.c.to_workflow_id, workflow_id),
+        migrated_to=_migration_link(tx, migrations.c.from_workflow_id, workflow_id),
     )
+
+
+def _migration_link(tx: Transaction, side: sa.Column[str], workflow_id: str) -> str | None:
+    """The other end of the migration link whose `side` is this workflow, if any."""
+    other = (
+        migrations.c.from_workflow_id
+        if side is migrations.c.to_workflow_id
+        else migrations.c.to_workflow_id
+    )
+    found = tx.connection.execute(sa.select(other).where(side == workflow_id)).scalar()
+    return found if isinstance(found, str) else None
 
 
 def list_work_items(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from tasquencer.contexts import (
     Caller,
     ExecutionMode,
+    MigrationResult,
     ParentTask,
     ParentWorkflow,
     Path,
@@ -645,3 +646,106 @@ def _change(change: StateChange | None) -> StateChange:
     if change is None:
         raise AttributeError("only the state-changed activities report a child transition")
     return change
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+class MigrationInitializerCtx(_ElementContext):
+    __slots__ = ("migrating_from_workflow", "workflow")
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        workflow: WorkflowInfo,
+        migrating_from: WorkflowInfo,
+    ) -> None:
+        super().__init__(ex, caller, scope)
+        self.workflow = workflow
+        self.migrating_from_workflow = migrating_from
+
+
+class MigrationFinalizerCtx(_ElementContext):
+    __slots__ = ("migrating_from_workflow", "result", "workflow")
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        workflow: WorkflowInfo,
+        migrating_from: WorkflowInfo,
+        result: MigrationResult,
+    ) -> None:
+        super().__init__(ex, caller, ScheduleScope.refused("a migration finalizer"))
+        self.workflow = workflow
+        self.migrating_from_workflow = migrating_from
+        self.result = result
+
+
+class _MigratorCtx(TaskCtx):
+    __slots__ = ("migrating_from_workflow",)
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        parent: ParentWorkflow,
+        task: TaskHandle,
+        migrating_from: WorkflowInfo,
+    ) -> None:
+        super().__init__(ex, caller, scope, parent, task)
+        self.migrating_from_workflow = migrating_from
+
+
+class WorkItemMigratorCtx(_MigratorCtx):
+    __slots__ = ("work_item",)
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        parent: ParentWorkflow,
+        task: TaskHandle,
+        migrating_from: WorkflowInfo,
+        work_item: TaskWorkItems,
+    ) -> None:
+        super().__init__(ex, caller, scope, parent, task, migrating_from)
+        self.work_item = work_item
+
+
+class CompositeMigratorCtx(_MigratorCtx):
+    __slots__ = ("workflow",)
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        parent: ParentWorkflow,
+        task: TaskHandle,
+        migrating_from: WorkflowInfo,
+        workflow: ChildWorkflows,
+    ) -> None:
+        super().__init__(ex, caller, scope, parent, task, migrating_from)
+        self.workflow = workflow
+
+
+class DynamicMigratorCtx(_MigratorCtx):
+    __slots__ = ("workflow",)
+
+    def __init__(
+        self,
+        ex: Execution,
+        caller: Caller,
+        scope: ScheduleScope,
+        parent: ParentWorkflow,
+        task: TaskHandle,
+        migrating_from: WorkflowInfo,
+        workflow: DynamicChildWorkflows,
+    ) -> None:
+        super().__init__(ex, caller, scope, parent, task, migrating_from)
+        self.workflow = workflow

@@ -15,6 +15,7 @@ from tasquencer.builder.elements import (
     TaskKind,
     WorkItemBuilder,
 )
+from tasquencer.builder.migration import MigrationBuilder, StoredCallback
 from tasquencer.builder.names import MAX_NAME
 from tasquencer.builder.workflow import StoredRouter, WorkflowBuilder
 from tasquencer.engine.payloads import ActionDef
@@ -129,6 +130,19 @@ class WorkflowDef:
         return self.parent_task is None
 
 
+class MigrationDef:
+    """How instances of the previous version move to this one (see `tq.migrate`)."""
+
+    __slots__ = ("finalizer", "from_version", "initializer", "name", "task_migrators")
+
+    def __init__(self, name: str, from_version: str, builder: MigrationBuilder) -> None:
+        self.name = name
+        self.from_version = from_version
+        self.initializer = builder.initializer
+        self.finalizer = builder.finalizer
+        self.task_migrators = dict(builder.task_migrators)
+
+
 class CompiledVersion:
     """One registered version of a workflow: its definitions by path, and its status."""
 
@@ -136,11 +150,41 @@ class CompiledVersion:
         self.workflow_name = workflow_name
         self.version_name = version_name
         self.deprecated = False
+        self.builder = builder
         self.workflows: dict[Path, WorkflowDef] = {}
         self.root = _compile_workflow(self, builder, None)
+        # The migration from the previous version into this one, if declared.
+        self.migration: MigrationDef | None = None
 
     def workflow_at(self, path: Path) -> WorkflowDef | None:
         return self.workflows.get(path)
+
+    def attach_migration(self, migration: MigrationDef) -> None:
+        """Check that each task migrator names a task of this version, then keep it."""
+        owners: dict[str, list[WorkflowDef]] = {}
+        for workflow in self.workflows.values():
+            owners.setdefault(workflow.name, []).append(workflow)
+        for key in migration.task_migrators:
+            owner, task = key.split("/")
+            if not any(task in w.tasks for w in owners.get(owner, [])):
+                raise UnknownElementError(
+                    f"migration {migration.name!r}: the task migrator {key!r} names no task of "
+                    f"version {self.version_name!r}: "
+                    + (
+                        f"workflow {owner!r} has no task {task!r}"
+                        if owner in owners
+                        else f"it has no workflow {owner!r} (workflows: "
+                        + ", ".join(map(repr, sorted(owners)))
+                        + ")"
+                    )
+                )
+        self.migration = migration
+
+    def task_migrator(self, owner: str, task: str) -> StoredCallback | None:
+        """The migrator of task `task` of workflow `owner`, if the migration has one."""
+        if self.migration is None:
+            return None
+        return self.migration.task_migrators.get(f"{owner}/{task}")
 
 
 def implicit_condition(source: str, target: str) -> str:

@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from tasquencer.contexts import Caller, PolicyResult, TaskStats, Transition
-from tasquencer.engine import auto_triggers, work_items, workflows
+from tasquencer.contexts import Caller, PolicyResult, TaskStats, Transition, WorkflowInfo
+from tasquencer.engine import auto_triggers, migrations, work_items, workflows
 from tasquencer.engine.contexts import (
     ChildWorkflows,
     CompositeActivityCtx,
+    CompositeMigratorCtx,
     DummyActivityCtx,
     DynamicChildWorkflows,
     DynamicCompositeActivityCtx,
+    DynamicMigratorCtx,
     PolicyCtx,
     RouterCtx,
     ScheduleScope,
@@ -26,6 +28,7 @@ from tasquencer.engine.contexts import (
     TaskCtx,
     TaskHandle,
     TaskWorkItems,
+    WorkItemMigratorCtx,
 )
 from tasquencer.engine.definitions import WorkflowDef
 from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItemInstance
@@ -45,6 +48,7 @@ from tasquencer.net.firing import consumed_conditions, join_holds, produced_cond
 from tasquencer.store.rows import TaskRow
 
 ACTIVE_STATES = ("enabled", "started")
+FAST_FORWARD = "fastForward"
 _OPEN = ("initialized", "started")
 
 
@@ -94,6 +98,11 @@ def _started(rows: dict[str, TaskRow]) -> frozenset[str]:
 
 def enable(task: TaskInstance, caller: Caller) -> None:
     open_task_generation(task)
+    migrated = task.row.execution_mode == FAST_FORWARD and task.definition.kind != "dummy"
+    # A task of a migrated instance: its migrator says whether its work is done; then it is
+    # fast-forwarded, or finished by what the migrator created, or it goes on as usual.
+    if migrated and (migrations.consult_migrator(task, caller) or task.row.state != "enabled"):
+        return
     _run_activity(task, "on_enabled", caller, active=True)
     if task.definition.kind == "dummy" and task.row.state == "enabled":
         ensure_started(task, caller)
@@ -118,8 +127,11 @@ def fail(task: TaskInstance, caller: Caller) -> None:
     _end_generation(task, "on_failed", caller)
 
 
-def ensure_started(task: TaskInstance, caller: Caller) -> None:
-    """Start an enabled task (idempotent): its first child starts, or it is a dummy task."""
+def ensure_started(task: TaskInstance, caller: Caller, *, silent: bool = False) -> None:
+    """Start an enabled task (idempotent): its first child starts, or it is a dummy task.
+
+    A silent start (the replay of a migration) fires no `on_started` and asks no policy.
+    """
     row = task.row
     if row.state == "started":
         return
@@ -128,14 +140,14 @@ def ensure_started(task: TaskInstance, caller: Caller) -> None:
         raise TaskInvalidStateError(
             f"{row.name!r} of workflow {wf.id}", row.state, ACTIVE_STATES, "cannot start it"
         )
-    workflows.ensure_started(wf, caller)
+    workflows.ensure_started(wf, caller, silent=silent)
     if row.state != "enabled":
         return  # starting the workflow (and its parent composite) tore this task down
     set_task_state(task, "started")
     for condition in consumed_conditions(wf.definition.net, row.name, wf.marking()):
         add_tokens(wf, condition, -1)
     sweep(wf, caller)
-    if row.state != "started":
+    if row.state != "started" or silent:
         return
     _run_activity(task, "on_started", caller, active=True)
     if task.definition.kind != "dummy" and row.state == "started":
@@ -146,8 +158,31 @@ def complete(task: TaskInstance, caller: Caller) -> None:
     """Complete a started task once: teardown, region, tokens, then the sweep."""
     if task.row.state != "started":
         return
+    ex = task.ex
+    if ex.execution_mode == FAST_FORWARD:
+        # A task finished by its own work during a migration's replay completes as usual,
+        # and its callbacks see it so (the migrated part of the replay is `fast_forward`).
+        ex.execution_mode = "normal"
+        try:
+            _complete(task, caller, silent=False)
+        finally:
+            ex.execution_mode = FAST_FORWARD
+        return
+    _complete(task, caller, silent=False)
+
+
+def fast_forward(task: TaskInstance, caller: Caller) -> None:
+    """Start and complete an enabled task whose work was done before a migration: no
+    activities of its own, no work items, no policy; its region, router and tokens as usual."""
+    ensure_started(task, caller, silent=True)
+    if task.row.state == "started":
+        _complete(task, caller, silent=True)
+
+
+def _complete(task: TaskInstance, caller: Caller, *, silent: bool) -> None:
     set_task_state(task, "completed")
-    _end_generation(task, "on_completed", caller)
+    if not silent:
+        _end_generation(task, "on_completed", caller)
     _cancel_region_and_produce(task, caller)
     wf = task.workflow
     if wf.marking()[wf.definition.net.end] > 0 and wf.row.state == "started":
@@ -361,51 +396,94 @@ def _activity_context(
     child_name: str | None,
 ) -> TaskCtx:
     ex = task.ex
-    tdef = task.definition
     scope = _schedule_scope(task, activity, active)
     parent, handle = task.parent(), _handle(task)
+    children = _children(task, caller, queue, change, child_name, None)
+    if isinstance(children, TaskWorkItems):
+        return TaskActivityCtx(ex, caller, scope, parent, handle, children)
+    if isinstance(children, ChildWorkflows):
+        return CompositeActivityCtx(ex, caller, scope, parent, handle, children)
+    if isinstance(children, DynamicChildWorkflows):
+        return DynamicCompositeActivityCtx(ex, caller, scope, parent, handle, children)
+    return DummyActivityCtx(ex, caller, scope, parent, handle)
+
+
+def migrator_context(
+    task: TaskInstance,
+    caller: Caller,
+    queue: auto_triggers.TriggerQueue,
+    created: list[str],
+    migrating_from: WorkflowInfo,
+) -> TaskCtx:
+    """The ctx of a task migrator: it may create the task's children (noted in `created`)."""
+    ex = task.ex
+    scope = _schedule_scope(task, "migrator", True)
+    parent, handle = task.parent(), _handle(task)
+    children = _children(task, caller, queue, None, None, created)
+    if isinstance(children, TaskWorkItems):
+        return WorkItemMigratorCtx(ex, caller, scope, parent, handle, migrating_from, children)
+    if isinstance(children, ChildWorkflows):
+        return CompositeMigratorCtx(ex, caller, scope, parent, handle, migrating_from, children)
+    assert isinstance(children, DynamicChildWorkflows)
+    return DynamicMigratorCtx(ex, caller, scope, parent, handle, migrating_from, children)
+
+
+def _children(
+    task: TaskInstance,
+    caller: Caller,
+    queue: auto_triggers.TriggerQueue,
+    change: StateChange | None,
+    child_name: str | None,
+    created: list[str] | None,
+) -> TaskWorkItems | ChildWorkflows | DynamicChildWorkflows | None:
+    """What a task's callbacks see of its generation's children, and can create (internally,
+    on behalf of `caller`; work items' auto-triggers are queued in `queue`)."""
+    tdef = task.definition
     generation = task.row.generation
     if tdef.kind == "task":
         assert tdef.work_item is not None
 
         def initialize_work_item(payload: object) -> str:
-            return work_items.initialize(task, payload, caller.as_internal(), queue=queue)
+            item_id = work_items.initialize(task, payload, caller.as_internal(), queue=queue)
+            if created is not None:
+                created.append(item_id)
+            return item_id
 
-        items = TaskWorkItems(
+        return TaskWorkItems(
             tdef.work_item.name,
             tdef.work_item.path,
             _work_item_ids(task, generation),
             initialize_work_item,
             change,
         )
-        return TaskActivityCtx(ex, caller, scope, parent, handle, items)
     if tdef.kind == "dummy":
-        return DummyActivityCtx(ex, caller, scope, parent, handle)
+        return None
     if tdef.kind == "composite":
         (child,) = tdef.children.values()
-        children = ChildWorkflows(
+        return ChildWorkflows(
             child.name,
             child.path,
             _child_ids(task, generation, None),
-            _child_initializer(task, child, caller),
+            _child_initializer(task, child, caller, created),
             change,
         )
-        return CompositeActivityCtx(ex, caller, scope, parent, handle, children)
-    dynamic = DynamicChildWorkflows(
+    return DynamicChildWorkflows(
         {name: child.path for name, child in tdef.children.items()},
         _child_ids(task, generation, None),
-        {name: _child_initializer(task, c, caller) for name, c in tdef.children.items()},
+        {name: _child_initializer(task, c, caller, created) for name, c in tdef.children.items()},
         change,
         child_name,
     )
-    return DynamicCompositeActivityCtx(ex, caller, scope, parent, handle, dynamic)
 
 
 def _child_initializer(
-    task: TaskInstance, child: WorkflowDef, caller: Caller
+    task: TaskInstance, child: WorkflowDef, caller: Caller, created: list[str] | None
 ) -> Callable[..., str]:
     def initialize(payload: object = None) -> str:
-        return workflows.initialize_child(task, child, payload, caller.as_internal())
+        workflow_id = workflows.initialize_child(task, child, payload, caller.as_internal())
+        if created is not None:
+            created.append(workflow_id)
+        return workflow_id
 
     return initialize
 

@@ -8,6 +8,7 @@ candidates, and tells the execution's `Recorder` (audit, migration replay) what 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from tasquencer.engine.definitions import WorkflowDef
 from tasquencer.engine.execution import Execution
@@ -15,6 +16,7 @@ from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItem
 from tasquencer.store.rows import TaskRow, WorkflowRow, WorkItemRow
 
 FINAL_STATES = frozenset({"completed", "failed", "canceled"})
+FinalState = Literal["completed", "failed", "canceled"]
 
 
 # --- creations -------------------------------------------------------------------------------

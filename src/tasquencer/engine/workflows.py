@@ -8,7 +8,7 @@ started ones, tearing their children down in turn.
 from __future__ import annotations
 
 from tasquencer.contexts import Caller, ParentTask
-from tasquencer.engine import tasks
+from tasquencer.engine import migrations, tasks
 from tasquencer.engine.contexts import (
     ScheduleScope,
     WorkflowActivityCtx,
@@ -23,6 +23,7 @@ from tasquencer.engine.instances import TaskInstance, WorkflowInstance
 from tasquencer.engine.payloads import ActionDef
 from tasquencer.engine.transitions import (
     FINAL_STATES,
+    FinalState,
     count_child_transition,
     create_workflow,
     note_jobs,
@@ -93,13 +94,13 @@ def _initialize(
     parent_info = parent.owner_of(generation or 0) if parent is not None else None
     if action.callback is not None:
 
-        def jobs_key() -> str:
+        def key() -> str:
             create()
-            return _jobs_key(created[0])
+            return jobs_key(created[0])
 
         initializer = WorkflowInitializer(wdef.name, create)
         action.callback(
-            WorkflowInitializeCtx(ex, caller, ScheduleScope(jobs_key), initializer, parent_info),
+            WorkflowInitializeCtx(ex, caller, ScheduleScope(key), initializer, parent_info),
             parsed,
         )
     create()
@@ -109,8 +110,12 @@ def _initialize(
     return wf.id
 
 
-def ensure_started(wf: WorkflowInstance, caller: Caller) -> None:
-    """Start an initialized workflow when its first task starts (idempotent)."""
+def ensure_started(wf: WorkflowInstance, caller: Caller, *, silent: bool = False) -> None:
+    """Start an initialized workflow when its first task starts (idempotent).
+
+    A silent start (a task fast-forwarded by a migration) fires no `on_started`; a normal one
+    during a migration's replay runs in normal mode, as a start by real work does.
+    """
     row = wf.row
     if row.state == "started":
         return
@@ -118,13 +123,27 @@ def ensure_started(wf: WorkflowInstance, caller: Caller) -> None:
         raise WorkflowInvalidStateError(
             wf.id, row.state, ("initialized", "started"), "a task of it is starting"
         )
+    ex = wf.ex
+    if not silent and ex.execution_mode != "normal":
+        ex.execution_mode = "normal"
+        try:
+            _start(wf, caller, silent)
+        finally:
+            ex.execution_mode = "fastForward"
+        return
+    _start(wf, caller, silent)
+
+
+def _start(wf: WorkflowInstance, caller: Caller, silent: bool) -> None:
+    row = wf.row
     parent = wf.parent_task()
     if parent is not None:
-        tasks.ensure_started(parent, caller)
+        tasks.ensure_started(parent, caller, silent=silent)
         if row.state != "initialized":
             return  # the composite's start (its policy) already tore this workflow down
     set_workflow_state(wf, "started")
-    _activity(wf, "on_started", caller, wf.parent_info(), active=True)
+    if not silent:
+        _activity(wf, "on_started", caller, wf.parent_info(), active=True)
     if parent is not None:
         tasks.workflow_state_changed(
             parent, wf, "initialized", "started", call_policy=False, teardown=False, caller=caller
@@ -139,7 +158,7 @@ def fail(wf: WorkflowInstance, caller: Caller) -> None:
     _finish(wf, "failed", caller)
 
 
-def _finish(wf: WorkflowInstance, state: str, caller: Caller) -> None:
+def _finish(wf: WorkflowInstance, state: FinalState, caller: Caller) -> None:
     if wf.row.state != "started":
         raise WorkflowInvalidStateError(wf.id, wf.row.state, ("started",), f"cannot become {state}")
     _shutdown(wf, caller)
@@ -148,9 +167,15 @@ def _finish(wf: WorkflowInstance, state: str, caller: Caller) -> None:
 
 
 def cancel(
-    wf: WorkflowInstance, payload: object, caller: Caller, *, teardown: bool = False
+    wf: WorkflowInstance,
+    payload: object,
+    caller: Caller,
+    *,
+    teardown: bool = False,
+    for_migration: bool = False,
 ) -> None:
-    """Cancel an initialized or started workflow; a teardown skips the action and the policy."""
+    """Cancel an initialized or started workflow; a teardown skips the action and the policy,
+    a migration the action (the instance is replaced, not abandoned)."""
     row = wf.row
     if row.state not in ("initialized", "started"):
         raise WorkflowInvalidStateError(
@@ -162,7 +187,7 @@ def cancel(
         if row.state not in FINAL_STATES:
             set_workflow_state(wf, "canceled")
 
-    if not teardown:
+    if not (teardown or for_migration):
         action = wf.definition.cancel_action
         parsed = _parse(action, payload, caller, wf.definition)
         if action.callback is None:
@@ -198,7 +223,7 @@ def _shutdown(wf: WorkflowInstance, caller: Caller) -> None:
 def _after_final(
     wf: WorkflowInstance,
     prev: str,
-    state: str,
+    state: FinalState,
     *,
     call_policy: bool,
     teardown: bool,
@@ -213,6 +238,8 @@ def _after_final(
         tasks.workflow_state_changed(
             parent, wf, prev, state, call_policy=call_policy, teardown=teardown, caller=caller
         )
+    elif wf.row.execution_mode == "fastForward":
+        migrations.finalize(wf, state, caller)
 
 
 # --- pieces ----------------------------------------------------------------------------------
@@ -243,15 +270,16 @@ def _activity(
         return
     if active:
 
-        def jobs_key() -> str:
-            return _jobs_key(wf)
+        def key() -> str:
+            return jobs_key(wf)
 
-        scope = ScheduleScope(jobs_key)
+        scope = ScheduleScope(key)
     else:
         scope = ScheduleScope.refused(f"the {name} activity of workflow {wf.name!r}")
     activity(WorkflowActivityCtx(wf.ex, caller, scope, wf.info(), parent))
 
 
-def _jobs_key(wf: WorkflowInstance) -> str:
+def jobs_key(wf: WorkflowInstance) -> str:
+    """The key jobs registered now are tied to: they end with the workflow."""
     note_jobs(wf.ex, wf.row, True)
     return f"workflow/{wf.id}"

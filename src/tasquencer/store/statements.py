@@ -12,6 +12,7 @@ from tasquencer.store.rows import STAT_FIELDS
 from tasquencer.store.sql import Statement
 from tasquencer.store.tables import (
     conditions,
+    migrations,
     task_log,
     task_stats,
     tasks,
@@ -165,4 +166,15 @@ SAVE_VERSION = Statement(
         .on_conflict_do_nothing()
         for dialect, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
     }
+)
+
+INSERT_MIGRATION = _insert(migrations)
+SELECT_MIGRATION_INTO = Statement(
+    sa.select(
+        migrations.c.from_workflow_id,
+        workflows.c.name,
+        migrations.c.from_version,
+    )
+    .join_from(migrations, workflows, workflows.c.id == migrations.c.from_workflow_id)
+    .where(migrations.c.to_workflow_id == p("workflow_id"))
 )

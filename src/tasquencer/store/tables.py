@@ -168,3 +168,17 @@ versions = sa.Table(
     sa.Column("registered_at", Timestamp, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# One row per migrated instance: the new root instance and the one it replaced.
+migrations = sa.Table(
+    "tasquencer_migrations",
+    metadata,
+    sa.Column("to_workflow_id", Id, primary_key=True),
+    sa.Column("from_workflow_id", Id, nullable=False),
+    sa.Column("workflow_name", Name, nullable=False),
+    sa.Column("from_version", Name, nullable=False),
+    sa.Column("to_version", Name, nullable=False),
+    sa.Column("migrated_at", Timestamp, nullable=False),
+    sa.Index("ix_tasquencer_migrations_from", "from_workflow_id"),
+    sqlite_with_rowid=False,
+)

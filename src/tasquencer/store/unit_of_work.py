@@ -36,6 +36,9 @@ class UnitOfWork:
         self._stats: dict[GenerationKey, dict[int, Counters]] = {}
         self._saved_stats: dict[GenerationKey, dict[int, tuple[int, ...]]] = {}
         self._task_log: list[dict[str, Any]] = []
+        self._migrations: list[dict[str, Any]] = []
+        # Per migrated root: (from workflow id, its name, its version), read once.
+        self._migrated_from: dict[str, tuple[str, str, str] | None] = {}
         # Rows changed since the last flush (by identity) and workflows whose marking changed.
         self._touched: dict[int, Any] = {}
         self._touched_markings: set[str] = set()
@@ -212,12 +215,46 @@ class UnitOfWork:
             self._saved_stats[key] = {r[0]: tuple(r[1:]) for r in rows}
         return shards
 
+    # --- migrations ----------------------------------------------------------------------
+
+    def record_migration(
+        self,
+        from_workflow: WorkflowRow,
+        to_workflow: WorkflowRow,
+        at: Any,
+    ) -> None:
+        """Link a new root instance to the one it replaces (inserted at flush)."""
+        self._migrations.append(
+            {
+                "to_workflow_id": to_workflow.id,
+                "from_workflow_id": from_workflow.id,
+                "workflow_name": to_workflow.name,
+                "from_version": from_workflow.version_name,
+                "to_version": to_workflow.version_name,
+                "migrated_at": at,
+            }
+        )
+        self._migrated_from[to_workflow.id] = (
+            from_workflow.id,
+            from_workflow.name,
+            from_workflow.version_name,
+        )
+
+    def migrated_from(self, workflow_id: str) -> tuple[str, str, str] | None:
+        """(id, name, version) of the instance a migrated root replaced, if it is one."""
+        if workflow_id not in self._migrated_from:
+            found = self.db.one(st.SELECT_MIGRATION_INTO, {"workflow_id": workflow_id})
+            self._migrated_from[workflow_id] = (
+                None if found is None else (found[0], found[1], found[2])
+            )
+        return self._migrated_from[workflow_id]
+
     # --- nested calls --------------------------------------------------------------------
 
     def checkpoint(self) -> Checkpoint:
         """What the rows are now, all written (call right after `flush`), so that `restore`
         can bring them back when a nested call is rolled back to its savepoint."""
-        assert not (self._touched or self._touched_markings or self._task_log)
+        assert not (self._touched or self._touched_markings or self._task_log or self._migrations)
         return Checkpoint(
             workflows={i: r.mutable() for i, r in self._workflows.items()},
             tasks={w: {n: r.mutable() for n, r in t.items()} for w, t in self._tasks.items()},
@@ -261,13 +298,22 @@ class UnitOfWork:
         self._touched_markings = set()
         self._touched_stats = set()
         self._task_log = []
+        self._migrations = []
+        for workflow_id in new_workflows:
+            self._migrated_from.pop(workflow_id, None)
         return Dropped(new_workflows, new_items, new_tasks)
 
     # --- writing -------------------------------------------------------------------------
 
     def flush(self) -> None:
         """Write every new or changed row, one batched statement per table and kind."""
-        if not (self._touched or self._touched_markings or self._task_log or self._touched_stats):
+        if not (
+            self._touched
+            or self._touched_markings
+            or self._task_log
+            or self._touched_stats
+            or self._migrations
+        ):
             return
         with self.db.writes():
             if self._touched:
@@ -282,6 +328,12 @@ class UnitOfWork:
                 self._task_log = []
             if self._touched_stats:
                 self._flush_stats()
+            if self._migrations:
+                time_in = self.db.dialect.time_in
+                for entry in self._migrations:
+                    entry["migrated_at"] = time_in(entry["migrated_at"])
+                self.db.run_many(st.INSERT_MIGRATION, self._migrations)
+                self._migrations = []
 
     def _flush_rows(self) -> None:
         d = self.db.dialect

@@ -6,10 +6,12 @@ from collections.abc import Container
 from dataclasses import dataclass, replace
 
 from tasquencer.api.facade import WorkflowApi
+from tasquencer.builder.migration import MigrationBuilder
 from tasquencer.builder.names import element_name
 from tasquencer.builder.workflow import WorkflowBuilder
 from tasquencer.engine.definitions import (
     CompiledVersion,
+    MigrationDef,
     fingerprint,
     shape_differences,
     version_shape,
@@ -19,6 +21,7 @@ from tasquencer.errors import (
     UnknownVersionError,
     VersionConflictError,
     WorkflowDefinitionError,
+    describe,
 )
 from tasquencer.runtime.calls import Runtime
 from tasquencer.runtime.transaction import Transaction
@@ -32,12 +35,25 @@ class VersionsBuilder:
     name: str
     versions: tuple[tuple[str, WorkflowBuilder], ...] = ()
     deprecated: tuple[str, ...] = ()
+    migrations: tuple[tuple[str, MigrationBuilder], ...] = ()
 
     def version(self, name: str, workflow: WorkflowBuilder) -> VersionsBuilder:
         element_name(name, "version")
         if not isinstance(workflow, WorkflowBuilder):
             raise TypeError(f"version {name!r} needs a workflow: Builder.workflow(...)")
         return replace(self, versions=(*self.versions, (name, workflow)))
+
+    def with_migration(self, name: str, migration: MigrationBuilder) -> VersionsBuilder:
+        """How instances move from one version to the next: `name` is `"v1->v2"`, and
+        `migration` is `tq.migrate(v1_workflow, v2_workflow)...`."""
+        if not isinstance(migration, MigrationBuilder):
+            raise TypeError(
+                f"with_migration({name!r}, ...) expects tq.migrate(source, target), got "
+                f"{describe(migration)}"
+            )
+        if not isinstance(name, str) or name.count("->") != 1:
+            raise ValueError(f"a migration is named '<from>-><to>', got {describe(name)}")
+        return replace(self, migrations=(*self.migrations, (name, migration)))
 
     def deprecate(self, *names: str) -> VersionsBuilder:
         """Deprecated versions keep running their instances but start no new ones."""
@@ -114,6 +130,7 @@ def register_versions(
                 f"{workflow.name!r}; every version must keep the name {builder.name!r}"
             )
         compiled[version_name] = CompiledVersion(builder.name, version_name, workflow)
+    _attach_migrations(builder, compiled)
     _record_shapes(runtime, builder.name, compiled)
     for name in builder.deprecated:
         if name not in compiled:
@@ -122,6 +139,38 @@ def register_versions(
             )
         compiled[name].deprecated = True
     return WorkflowVersions(runtime, builder.name, compiled)
+
+
+def _attach_migrations(builder: VersionsBuilder, compiled: dict[str, CompiledVersion]) -> None:
+    """Each migration goes from a version to the very next one, between their definitions."""
+    order = list(compiled)
+    for name, migration in builder.migrations:
+        source, _, target = name.partition("->")
+        for version in (source, target):
+            if version not in compiled:
+                raise UnknownVersionError(
+                    f"migration {name!r} of {builder.name!r}: there is no version {version!r}"
+                )
+        if order.index(target) != order.index(source) + 1:
+            raise WorkflowDefinitionError(
+                f"migration {name!r} of {builder.name!r}: a migration goes from a version to "
+                f"the next one registered (after {source!r} comes "
+                + (repr(order[order.index(source) + 1]) if source != order[-1] else "none")
+                + ")"
+            )
+        target_version = compiled[target]
+        if target_version.migration is not None:
+            raise DuplicateVersionError(
+                f"workflow {builder.name!r}: migration {name!r} is declared twice"
+            )
+        if migration.source != compiled[source].builder or (
+            migration.target != target_version.builder
+        ):
+            raise WorkflowDefinitionError(
+                f"migration {name!r} of {builder.name!r} was made with tq.migrate(...) of "
+                f"other definitions than versions {source!r} and {target!r}"
+            )
+        target_version.attach_migration(MigrationDef(name, source, migration))
 
 
 def _record_shapes(
