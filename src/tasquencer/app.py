@@ -129,8 +129,10 @@ class App:
         progress (see `tq.migrate`); each intermediate version is one transaction. The
         snapshots link them (`migrated_from` / `migrated_to`).
         """
-        versions = self._versions_of(migrate_.workflow_name_of(self.runtime, workflow_id))
-        return migrate_.migrate(self.runtime, versions, workflow_id, to_version)
+        name, version = migrate_.root_version_of(self.runtime, workflow_id)
+        return migrate_.migrate(
+            self.runtime, self._versions_of(name), workflow_id, to_version, version
+        )
 
     def migrate_all(
         self,

@@ -27,11 +27,21 @@ from tasquencer.versioning.versions import WorkflowVersions
 Progress = Callable[[MigrationOutcome], object]
 
 
-def migrate(runtime: Runtime, versions: WorkflowVersions, workflow_id: str, to_version: str) -> str:
+def migrate(
+    runtime: Runtime,
+    versions: WorkflowVersions,
+    workflow_id: str,
+    to_version: str,
+    from_version: str | None = None,
+) -> str:
     """Migrate one root instance, version by version up to `to_version`, each step in its own
-    transaction; returns the id of the final instance."""
+    transaction; returns the id of the final instance (`from_version`: its version, if known)."""
     current = workflow_id
-    for step in _steps(runtime, versions, workflow_id, to_version):
+    if from_version is None:
+        steps = _steps(runtime, versions, workflow_id, to_version)
+    else:
+        steps = _version_order(versions, from_version, to_version)
+    for step in steps:
         current = runtime.runner.run(
             partial(_step, versions=versions, workflow_id=current, target=step),
             trees=[("workflow", current)],
@@ -177,11 +187,16 @@ def _running_instances(runtime: Runtime, name: str, version: str, batch_size: in
         after = batch[-1]
 
 
-def workflow_name_of(runtime: Runtime, workflow_id: str) -> str:
-    """The workflow an instance belongs to, whatever its version."""
+def root_version_of(runtime: Runtime, workflow_id: str) -> tuple[str, str]:
+    """The workflow and version of a root instance, whatever they are."""
     arguments.string(workflow_id, "workflow_id")
     with runtime.transaction(read_only=True) as tx:
         row = tx.uow.workflow(workflow_id) if arguments.could_be_an_id(workflow_id) else None
     if row is None:
         raise WorkflowNotFoundError(f"there is no workflow {describe(workflow_id)}")
-    return row.path[0]
+    if not row.is_root:
+        raise StructuralIntegrityError(
+            f"workflow {row.id} is a child workflow (of {row.parent_workflow_id}): "
+            "migrate its root instance, which takes its children along"
+        )
+    return row.path[0], row.version_name
