@@ -171,11 +171,19 @@ def test_fast_forward_skips_the_task_s_activities_and_the_workflow_s_initializat
             on_completed=record(f"{name}.completed"),
         )
 
+    def initialize(ctx: tq.WorkflowInitializeContext, payload: None) -> None:
+        seen.append("wf.initialize action")
+        ctx.workflow.initialize()
+
     def workflow(*names: str) -> tq.builder.WorkflowBuilder:
-        return chain("wf", *((n, item_task(n)) for n in names)).with_activities(
-            on_initialized=record("wf.initialized"),
-            on_started=record("wf.started"),
-            on_canceled=record("wf.canceled"),
+        return (
+            chain("wf", *((n, item_task(n)) for n in names))
+            .with_actions(Builder.workflow_actions().initialize(None, initialize))
+            .with_activities(
+                on_initialized=record("wf.initialized"),
+                on_started=record("wf.started"),
+                on_canceled=record("wf.canceled"),
+            )
         )
 
     v1, v2 = workflow("A", "B"), workflow("A", "B")
@@ -192,6 +200,39 @@ def test_fast_forward_skips_the_task_s_activities_and_the_workflow_s_initializat
     # The old instance's teardown runs (and can tell a migration by the mode); the new one
     # fires nothing for A, nor its own initialization and start; B is enabled as usual.
     assert seen == ["wf.canceled:fastForward", "B.enabled:fastForward"]
+
+
+def test_teardown_activities_still_fire_during_the_replay(app):
+    """Fast-forwarding X consumes the token X and Y compete for (a deferred choice): Y loses,
+    and its on_disabled fires, as in any other call."""
+    disabled: list[str] = []
+
+    def choice() -> tq.builder.WorkflowBuilder:
+        lost = task_with_item().with_activities(
+            on_disabled=lambda ctx: disabled.append(f"{ctx.parent.workflow.id}:{ctx.execution_mode}")
+        )
+        return (
+            Builder.workflow("wf")
+            .start_condition("start")
+            .end_condition("end")
+            .task("Y", lost)  # enabled first, then withdrawn when X takes the token
+            .task("X", task_with_item())
+            .connect_condition("start", lambda to: to.task("Y").task("X"))
+            .connect_task("X", lambda to: to.condition("end"))
+            .connect_task("Y", lambda to: to.condition("end"))
+        )
+
+    v1, v2 = choice(), choice()
+    migration = tq.migrate(v1, v2).with_task_migrators({"wf/X": lambda ctx: FF})
+    versions = app.register(
+        tq.versions("wf").version("v1", v1).version("v2", v2).with_migration("v1->v2", migration)
+    )
+    old = versions.api("v1").internal_initialize_root_workflow()
+    disabled.clear()  # the old instance's Y is disabled by its cancellation too
+    new = app.migrate(old, to_version="v2")
+    assert versions.api("v2").get_workflow_task_states(new) == {"X": "completed", "Y": "disabled"}
+    assert disabled == [f"{old}:fastForward", f"{new}:fastForward"], (old, new)
+    assert versions.api("v2").get_workflow_state(new) == "completed"
 
 
 def test_a_migrator_that_creates_work_and_continues_runs_its_auto_triggers(app):
