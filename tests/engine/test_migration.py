@@ -207,10 +207,11 @@ def test_teardown_activities_still_fire_during_the_replay(app):
     and its on_disabled fires, as in any other call."""
     disabled: list[str] = []
 
+    def withdrawn(ctx: tq.TaskTeardownContext) -> None:
+        disabled.append(f"{ctx.parent.workflow.id}:{ctx.execution_mode}")
+
     def choice() -> tq.builder.WorkflowBuilder:
-        lost = task_with_item().with_activities(
-            on_disabled=lambda ctx: disabled.append(f"{ctx.parent.workflow.id}:{ctx.execution_mode}")
-        )
+        lost = task_with_item().with_activities(on_disabled=withdrawn)
         return (
             Builder.workflow("wf")
             .start_condition("start")
