@@ -9,6 +9,7 @@ import tasquencer as tq
 
 EXPORTED = [
     "ActionContext",
+    "ActionDescription",
     "App",
     "AsyncActionContext",
     "Builder",

@@ -8,6 +8,8 @@ versions = app.register(tq.versions("approval").version("v1", workflow))
 api = versions.api("v1")
 """
 
+import importlib
+
 from tasquencer import testing
 from tasquencer.api.facade import WorkflowApi
 from tasquencer.app import App
@@ -117,6 +119,7 @@ from tasquencer.errors import (
     WorkItemNotFoundError,
 )
 from tasquencer.records import (
+    ActionDescription,
     ChildWorkflow,
     JobRecord,
     MigrationOutcome,
@@ -131,8 +134,17 @@ from tasquencer.runtime.clock import FakeClock, SystemClock
 from tasquencer.runtime.registry import Retry
 from tasquencer.versioning.versions import VersionsBuilder, WorkflowVersions, versions
 
+
+def __getattr__(name: str) -> object:
+    """`tq.web` is imported on first use: the HTTP layer is not needed to run the engine."""
+    if name == "web":
+        return importlib.import_module("tasquencer.web")
+    raise AttributeError(f"module 'tasquencer' has no attribute {name!r}")
+
+
 __all__ = [
     "ActionContext",
+    "ActionDescription",
     "App",
     "AsyncActionContext",
     "Builder",

@@ -147,6 +147,22 @@ def _instance_warnings(loaded: App, workflow_name: str, workflow_id: str) -> lis
 
 
 @cli.command()
+def serve(
+    app: AppOption,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API and the debugger (http://HOST:PORT/debugger) with uvicorn."""
+    import uvicorn
+
+    from tasquencer.web import create_app
+
+    loaded = _load_app(app)
+    console.print(f"serving {app} on http://{host}:{port} (debugger: /debugger, API docs: /docs)")
+    uvicorn.run(create_app(loaded), host=host, port=port, log_level="info")
+
+
+@cli.command()
 def worker(
     app: AppOption,
     concurrency: Annotated[int, typer.Option(help="Jobs run at once (threads).")] = 1,

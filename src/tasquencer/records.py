@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NotRequired, TypedDict, get_args
+from typing import (
+    Any,
+    Literal,
+    NotRequired,  # pydantic reads these on Python 3.11
+    get_args,
+)
+
+from typing_extensions import TypedDict
 
 from tasquencer.errors import ElementNotFoundInPathError, describe
 
@@ -110,6 +117,19 @@ class WorkflowSnapshot:
     # Migration: the instance this one replaced, and the one that replaced it.
     migrated_from: str | None = None
     migrated_to: str | None = None
+    parent_workflow_id: str | None = None  # a child workflow's parent instance
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDescription:
+    """One action of a workflow version (`api.describe_actions()`), for the HTTP layer and UIs:
+    where it is, its payload schema, and whether external callers may use it."""
+
+    element: Literal["workflow", "work_item"]
+    path: tuple[str, ...]
+    action: str
+    schema: object
+    accepts_external: bool
 
 
 @dataclass(frozen=True, slots=True)

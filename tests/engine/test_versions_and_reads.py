@@ -538,4 +538,4 @@ def test_api_methods_declare_what_they_return_to_type_checkers():
         for name, member in vars(tq.WorkflowApi).items()
         if not name.startswith("_") and callable(member)
     ]
-    assert len(methods) == 28
+    assert len(methods) == 30

@@ -15,11 +15,12 @@ from tasquencer import arguments
 from tasquencer.api import reads
 from tasquencer.contexts import EXTERNAL, INTERNAL, Caller, MutationContext, TransactionContext
 from tasquencer.engine import lookup, work_items, workflows
-from tasquencer.engine.definitions import CompiledVersion, describe_structure
+from tasquencer.engine.definitions import CompiledVersion, describe_actions, describe_structure
 from tasquencer.engine.execution import Execution
 from tasquencer.records import (
     WORK_ITEM_STATES,
     WORKFLOW_STATES,
+    ActionDescription,
     ChildWorkflow,
     Target,
     WorkflowRecord,
@@ -340,6 +341,14 @@ class WorkflowApi:
             lambda tx: reads.work_item_state(tx, self._name, work_item_id),
         )
 
+    def get_work_item(
+        self, work_item_id: str, *, ctx: TransactionContext | None = None
+    ) -> WorkItem:
+        """One work item's record (as `list_work_items` gives it)."""
+        return self._read(
+            "get_work_item", ctx, lambda tx: reads.work_item(tx, self._name, work_item_id)
+        )
+
     def get_workflow_task_states(
         self, workflow_id: str, *, ctx: TransactionContext | None = None
     ) -> dict[str, str]:
@@ -404,6 +413,10 @@ class WorkflowApi:
     def get_workflow_structure(self, *, ctx: TransactionContext | None = None) -> WorkflowStructure:
         """The static graph of this version's workflow, for UIs."""
         return describe_structure(self.version.root)
+
+    def describe_actions(self) -> list[ActionDescription]:
+        """Every action of this version's workflows and work items, root and nested."""
+        return describe_actions(self.version)
 
     # --- the commands ----------------------------------------------------------------------
 
@@ -564,6 +577,7 @@ _COMMAND_TREES: dict[str, _TreesOf] = {
 _QUERIES = (
     "get_workflow_state",
     "get_work_item_state",
+    "get_work_item",
     "get_workflow_task_states",
     "get_workflow_snapshot",
     "list_work_items",

@@ -32,6 +32,12 @@ def work_item_state(tx: Transaction, workflow_name: str, work_item_id: str) -> W
     return lookup.work_item(tx.execution, workflow_name, work_item_id).row.state  # type: ignore[return-value]
 
 
+def work_item(tx: Transaction, workflow_name: str, work_item_id: str) -> WorkItem:
+    row = lookup.work_item(tx.execution, workflow_name, work_item_id).row
+    state: WorkItemState = row.state  # type: ignore[assignment]
+    return WorkItem(row.id, row.name, state, row.task_name, row.task_generation, row.workflow_id)
+
+
 def task_states(tx: Transaction, workflow_name: str, workflow_id: str) -> dict[str, str]:
     definition = _workflow(tx, workflow_name, workflow_id).definition
     rows: dict[str, str] = {
@@ -77,6 +83,7 @@ def snapshot(tx: Transaction, workflow_name: str, workflow_id: str) -> WorkflowS
         child_workflows=_child_workflows(tx, workflow_id, None),
         migrated_from=_migration_link(tx, migrations.c.to_workflow_id, workflow_id),
         migrated_to=_migration_link(tx, migrations.c.from_workflow_id, workflow_id),
+        parent_workflow_id=row.parent_workflow_id,
     )
 
 

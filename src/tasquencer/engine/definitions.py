@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Literal
 
 from tasquencer.builder.activities import Activities
 from tasquencer.builder.elements import (
@@ -31,6 +32,7 @@ from tasquencer.errors import (
 )
 from tasquencer.net.model import Net, Region, TaskShape
 from tasquencer.records import (
+    ActionDescription,
     ConditionStructure,
     FlowStructure,
     RegionStructure,
@@ -334,6 +336,25 @@ def _require_routers(wf: WorkflowDef, sources: set[str]) -> None:
                 f"workflow {wf.name!r}: task {task.name!r} has an {task.split.upper()} split "
                 "but no outgoing flow to route to; name its targets in connect_task"
             )
+
+
+def describe_actions(version: CompiledVersion) -> list[ActionDescription]:
+    """Every action of a version's workflows and work items, in definition order."""
+    described: list[ActionDescription] = []
+    for workflow in version.workflows.values():
+        for action in (workflow.initialize_action, workflow.cancel_action):
+            described.append(_described("workflow", workflow.path, action))
+        for task in workflow.tasks.values():
+            if task.work_item is not None:
+                for action in task.work_item.actions.values():
+                    described.append(_described("work_item", task.work_item.path, action))
+    return described
+
+
+def _described(
+    element: Literal["workflow", "work_item"], path: Path, action: ActionDef
+) -> ActionDescription:
+    return ActionDescription(element, path, action.name, action.schema, not action.is_default)
 
 
 def describe_structure(wf: WorkflowDef) -> WorkflowStructure:

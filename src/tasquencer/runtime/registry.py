@@ -89,6 +89,10 @@ class Registry:
             )
         self._by_name[definition.name] = definition
 
+    def definitions(self) -> list[FunctionDef]:
+        """Every registered function, by name."""
+        return [self._by_name[name] for name in sorted(self._by_name)]
+
     def resolve(self, function: object) -> FunctionDef:
         """The definition of a registered function, given the function itself or its name."""
         found: FunctionDef | None

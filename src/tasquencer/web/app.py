@@ -1,0 +1,37 @@
+"""`tq.web.create_app(app)`: the HTTP API and the debugger's pages, as one ASGI application.
+
+Mount it into your own FastAPI or Starlette application (`main.mount("/tq", create_app(app))`)
+or run it with `tasquencer serve --app module:app`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+import tasquencer as tq
+from tasquencer.web import problems
+from tasquencer.web.debugger import debugger_router
+from tasquencer.web.routes import api_router
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(app: tq.App, *, title: str = "tasquencer") -> FastAPI:
+    """The ASGI application serving `app`'s registered workflows (register them first)."""
+    if not isinstance(app, tq.App):
+        raise TypeError(f"create_app expects a tq.App, got {type(app).__name__}")
+    web = FastAPI(title=title, description="Drive and inspect the workflows of a tasquencer app.")
+    web.include_router(api_router(app))
+    web.include_router(debugger_router(app))
+    web.mount("/static", StaticFiles(directory=STATIC), name="static")
+    web.add_exception_handler(tq.TasquencerError, problems.engine_error)
+    web.add_exception_handler(ValueError, problems.engine_error)
+    web.add_exception_handler(TypeError, problems.engine_error)
+    web.add_exception_handler(RequestValidationError, problems.invalid_request)
+    web.add_exception_handler(HTTPException, problems.http_error)
+    return web

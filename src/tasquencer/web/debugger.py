@@ -1,0 +1,157 @@
+"""The debugger's pages: the cases, and one case drawn as its workflow's graph in the state it
+is in (tasks coloured by state, markings on conditions, composite tasks leading to their
+children), with its work items and child workflows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+import tasquencer as tq
+from tasquencer.records import WORKFLOW_STATES, WorkflowStructure
+from tasquencer.web.layout import Edge, Node, lay_out
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def debugger_router(app: tq.App) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    def home() -> RedirectResponse:
+        return RedirectResponse("/debugger")
+
+    @router.get("/debugger", response_class=HTMLResponse, name="cases")
+    def cases(request: Request, workflow: str = "", state: str = "") -> HTMLResponse:
+        found = [
+            case
+            for name, versions in sorted(app.workflows.items())
+            if not workflow or name == workflow
+            for version in versions.version_names
+            for case in versions.api(version).list_workflows(state or None)
+        ]
+        found.sort(key=lambda case: case.id, reverse=True)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "cases.html",
+            {
+                "cases": found,
+                "workflow_names": sorted(app.workflows),
+                "workflow": workflow,
+                "states": WORKFLOW_STATES,
+                "state": state,
+            },
+        )
+
+    @router.get("/debugger/cases/{workflow_id}", response_class=HTMLResponse, name="case")
+    def case(request: Request, workflow_id: str) -> HTMLResponse:
+        api = app.api_of(workflow_id)
+        snapshot = api.get_workflow_snapshot(workflow_id)
+        structure = _structure_of(api.get_workflow_structure(), snapshot.name)
+        crumbs = _crumbs(app, snapshot, request)
+        return TEMPLATES.TemplateResponse(
+            request, "case.html", _case_view(snapshot, structure, crumbs)
+        )
+
+    return router
+
+
+def _case_view(
+    snapshot: tq.WorkflowSnapshot, structure: WorkflowStructure, crumbs: list[tq.WorkflowSnapshot]
+) -> dict[str, Any]:
+    layout = lay_out(structure)
+    regions = structure["cancellation_regions"]
+    child_of_task: dict[str, str] = {}
+    for child in snapshot.child_workflows:  # the newest child of each composite task
+        child_of_task[child.task_name] = child.id
+    position = {node.id: node for node in layout.nodes}
+    return {
+        "snapshot": snapshot,
+        "crumbs": crumbs,
+        "layout": layout,
+        "regions": regions,
+        "nodes": [_node_view(n, snapshot, child_of_task, regions) for n in layout.nodes],
+        "edges": [_edge_view(e, position, snapshot) for e in layout.edges],
+    }
+
+
+def _node_view(
+    node: Node,
+    snapshot: tq.WorkflowSnapshot,
+    child_of_task: dict[str, str],
+    regions: dict[str, Any],
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": node.id,
+        "kind": node.kind,
+        "x": node.x,
+        "y": node.y,
+        "label": node.label,
+        "join": node.join,
+        "split": node.split,
+        "is_start": node.is_start,
+        "is_end": node.is_end,
+        "owner": node.id in regions,
+    }
+    if node.kind == "condition":
+        view["marking"] = snapshot.conditions.get(node.id, 0)
+    else:
+        task = snapshot.tasks[node.id]
+        view.update(state=task.state, generation=task.generation)
+        child = child_of_task.get(node.id)
+        view["child_href"] = f"/debugger/cases/{quote(child)}" if child else None
+    return view
+
+
+def _edge_view(
+    edge: Edge, position: dict[str, Node], snapshot: tq.WorkflowSnapshot
+) -> dict[str, Any]:
+    source, target = position[edge.source], position[edge.target]
+    sx, sy = source.x + _half_width(source), source.y
+    tx, ty = target.x - _half_width(target), target.y
+    if edge.backwards:  # a loop: around, below the nodes
+        drop = max(sy, ty) + 60
+        d = f"M {sx} {sy} C {sx + 60} {drop}, {tx - 60} {drop}, {tx} {ty}"
+        mx, my = (sx + tx) / 2, drop - 12
+    else:
+        middle = (sx + tx) / 2
+        d = f"M {sx} {sy} C {middle} {sy}, {middle} {ty}, {tx} {ty}"
+        mx, my = middle, (sy + ty) / 2 - 6
+    marking = snapshot.conditions.get(edge.through, 0) if edge.through else 0
+    return {"d": d, "through": edge.through, "marking": marking, "mx": mx, "my": my}
+
+
+def _half_width(node: Node) -> float:
+    return 18.0 if node.kind == "condition" else 58.0
+
+
+def _structure_of(root: WorkflowStructure, name: str) -> WorkflowStructure:
+    """The structure of the workflow named `name` inside `root` (root itself, or a child)."""
+    stack = [root]
+    while stack:
+        structure = stack.pop()
+        if structure["name"] == name:
+            return structure
+        for task in structure["tasks"]:
+            stack.extend(task.get("children", []))
+    raise tq.WorkflowNotFoundError(f"the definition has no workflow named {name!r}")
+
+
+def _crumbs(
+    app: tq.App,
+    snapshot: tq.WorkflowSnapshot,
+    request: Request,
+) -> list[tq.WorkflowSnapshot]:
+    """The ancestors of a child workflow, root first (none for a root)."""
+    ancestors = []
+    parent = snapshot.parent_workflow_id
+    while parent is not None:
+        above = app.api_of(parent).get_workflow_snapshot(parent)
+        ancestors.append(above)
+        parent = above.parent_workflow_id
+    return ancestors[::-1]

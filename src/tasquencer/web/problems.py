@@ -1,0 +1,70 @@
+"""Errors as HTTP responses: a status that says what went wrong and a JSON problem body
+(`application/problem+json`: type, title, status, detail), never a 500 for bad input."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+import tasquencer as tq
+
+# The first matching class decides (most specific first).
+STATUSES: tuple[tuple[type[BaseException], int], ...] = (
+    (tq.EntityNotFoundError, 404),
+    (tq.UnknownVersionError, 404),
+    (tq.FunctionNotRegisteredError, 404),
+    (tq.NotInternalMutationError, 403),
+    (tq.PayloadValidationError, 422),
+    (tq.ElementNotFoundInPathError, 422),
+    (tq.SerializationError, 422),
+    (tq.InvalidStateTransitionError, 409),
+    (tq.StructuralIntegrityError, 409),
+    (tq.WorkflowDeprecatedError, 409),
+    (tq.TaskInvalidRouteError, 409),
+    (tq.WorkflowMigrationNotFoundError, 409),
+    (ValueError, 422),
+    (TypeError, 422),
+)
+
+
+def problem(status: int, title: str, detail: str, kind: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "type": f"urn:tasquencer:problem:{kind}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        },
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def status_of(error: BaseException) -> int:
+    for kind, status in STATUSES:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+async def engine_error(request: Request, error: Exception) -> JSONResponse:
+    status = status_of(error)
+    title = type(error).__name__ if status != 500 else "Internal Server Error"
+    detail = str(error) if status != 500 else "the server could not complete the request"
+    return problem(status, title, detail, type(error).__name__)
+
+
+async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    details = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+        for e in error.errors()[:5]
+    )
+    return problem(422, "Invalid request", details, "RequestValidationError")
+
+
+async def http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    return problem(error.status_code, "HTTP error", str(error.detail), "HTTPException")
