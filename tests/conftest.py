@@ -7,12 +7,20 @@ loudly (see the end of the run). `--run-slow` runs the full-size stress tests.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tasquencer import testing
 from tests import postgres_server
+
+# examples/support_desk.py opens its own database when imported: not in the working folder.
+os.environ.setdefault(
+    "SUPPORT_DESK_DATABASE", str(Path(tempfile.mkdtemp(prefix="support-desk-")) / "desk.db")
+)
 
 BACKENDS = ("sqlite", "postgresql")
 _server: postgres_server.Server | None = None

@@ -5,11 +5,17 @@ app = tq.testing.create_app(url=POSTGRES_URL)  # a fresh schema, dropped by app.
 ...
 app.clock.advance(3600)
 app.run_due_jobs()
+
+with tq.testing.serve(tq.web.create_app(app)) as url:  # a real HTTP server, for browser tests
+    ...
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +75,28 @@ def create_app(
             path = Path(tempfile.mkdtemp(prefix="tasquencer-test-")) / "app.db"
         url = f"sqlite:///{path}"
     return TestApp(url, clock=FakeClock(start), **options)
+
+
+@contextmanager
+def serve(asgi_app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve an ASGI application with uvicorn in a background thread while the block runs;
+    yields its base URL (`http://127.0.0.1:PORT`; port 0 picks a free one)."""
+    import uvicorn
+
+    config = uvicorn.Config(asgi_app, host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="tasquencer-test-server", daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError(f"the test server could not start on {host}:{port}")
+            thread.join(0.01)
+        bound = server.servers[0].sockets[0].getsockname()
+        yield f"http://{host}:{bound[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def _create_schema(url: str, schema: str) -> None:

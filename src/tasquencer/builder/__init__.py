@@ -12,7 +12,13 @@ from tasquencer.builder.elements import (
     task,
 )
 from tasquencer.builder.names import element_name
-from tasquencer.builder.workflow import WorkflowBuilder, workflow
+from tasquencer.builder.workflow import (
+    CancellationRegionBuilder,
+    ConditionFlowBuilder,
+    TaskFlowBuilder,
+    WorkflowBuilder,
+    workflow,
+)
 
 
 class Builder:
@@ -43,10 +49,13 @@ class Builder:
 __all__ = [
     "Action",
     "Builder",
+    "CancellationRegionBuilder",
     "CompositeTaskBuilder",
+    "ConditionFlowBuilder",
     "DummyTaskBuilder",
     "DynamicCompositeTaskBuilder",
     "TaskBuilder",
+    "TaskFlowBuilder",
     "WorkItemActionsBuilder",
     "WorkItemBuilder",
     "WorkflowActionsBuilder",

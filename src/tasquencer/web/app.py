@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 import tasquencer as tq
@@ -25,7 +26,10 @@ def create_app(app: tq.App, *, title: str = "tasquencer") -> FastAPI:
     """The ASGI application serving `app`'s registered workflows (register them first)."""
     if not isinstance(app, tq.App):
         raise TypeError(f"create_app expects a tq.App, got {type(app).__name__}")
-    web = FastAPI(title=title, description="Drive and inspect the workflows of a tasquencer app.")
+    # The docs page's scripts are served from the package: no CDN, so it works offline.
+    web = FastAPIOffline(
+        title=title, description="Drive and inspect the workflows of a tasquencer app."
+    )
     web.include_router(api_router(app))
     web.include_router(debugger_router(app))
     web.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
@@ -20,11 +19,11 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 def debugger_router(app: tq.App) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(_errors_as_pages)])
 
     @router.get("/")
-    def home() -> RedirectResponse:
-        return RedirectResponse("/debugger")
+    def home(request: Request) -> RedirectResponse:
+        return RedirectResponse(request.url_for("cases"))
 
     @router.get("/debugger", response_class=HTMLResponse, name="cases")
     def cases(request: Request, workflow: str = "", state: str = "") -> HTMLResponse:
@@ -59,6 +58,11 @@ def debugger_router(app: tq.App) -> APIRouter:
         )
 
     return router
+
+
+def _errors_as_pages(request: Request) -> None:
+    """Errors on the debugger's pages are pages too (see `problems.problem`)."""
+    request.state.html_errors = TEMPLATES
 
 
 def _case_view(
@@ -103,8 +107,7 @@ def _node_view(
     else:
         task = snapshot.tasks[node.id]
         view.update(state=task.state, generation=task.generation)
-        child = child_of_task.get(node.id)
-        view["child_href"] = f"/debugger/cases/{quote(child)}" if child else None
+        view["child"] = child_of_task.get(node.id)
     return view
 
 

@@ -1,11 +1,13 @@
 """Errors as HTTP responses: a status that says what went wrong and a JSON problem body
-(`application/problem+json`: type, title, status, detail), never a 500 for bad input."""
+(`application/problem+json`: type, title, status, detail), never a 500 for bad input. The
+debugger's pages answer with the same status and an HTML page."""
 
 from __future__ import annotations
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 import tasquencer as tq
@@ -29,7 +31,13 @@ STATUSES: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
-def problem(status: int, title: str, detail: str, kind: str) -> JSONResponse:
+def problem(
+    request: Request, status: int, title: str, detail: str, kind: str
+) -> JSONResponse | HTMLResponse:
+    templates: Jinja2Templates | None = getattr(request.state, "html_errors", None)
+    if templates is not None:
+        context = {"status": status, "title": title, "detail": detail}
+        return templates.TemplateResponse(request, "error.html", context, status_code=status)
     return JSONResponse(
         {
             "type": f"urn:tasquencer:problem:{kind}",
@@ -49,22 +57,22 @@ def status_of(error: BaseException) -> int:
     return 500
 
 
-async def engine_error(request: Request, error: Exception) -> JSONResponse:
+async def engine_error(request: Request, error: Exception) -> JSONResponse | HTMLResponse:
     status = status_of(error)
     title = type(error).__name__ if status != 500 else "Internal Server Error"
     detail = str(error) if status != 500 else "the server could not complete the request"
-    return problem(status, title, detail, type(error).__name__)
+    return problem(request, status, title, detail, type(error).__name__)
 
 
-async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+async def invalid_request(request: Request, error: Exception) -> JSONResponse | HTMLResponse:
     assert isinstance(error, RequestValidationError)
     details = "; ".join(
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
         for e in error.errors()[:5]
     )
-    return problem(422, "Invalid request", details, "RequestValidationError")
+    return problem(request, 422, "Invalid request", details, "RequestValidationError")
 
 
-async def http_error(request: Request, error: Exception) -> JSONResponse:
+async def http_error(request: Request, error: Exception) -> JSONResponse | HTMLResponse:
     assert isinstance(error, HTTPException)
-    return problem(error.status_code, "HTTP error", str(error.detail), "HTTPException")
+    return problem(request, error.status_code, "HTTP error", str(error.detail), "HTTPException")

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 import tasquencer as tq
 
@@ -227,7 +228,7 @@ def _post(
         summary=summary,
         status_code=201 if creates else 204,
         response_model=returns,
-        response_class=Response if not creates else None,  # type: ignore[arg-type]
+        response_class=JSONResponse if creates else Response,
     )
 
 
