@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 import typing
 from typing import Any
@@ -393,6 +394,18 @@ def test_list_workflows_lists_root_workflows_of_that_version_only(app):
     assert api.list_workflows(state="completed") == []
     assert [w.id for w in api2.list_workflows()] == [w3]
     assert "id" in dataclasses.asdict(listed[0])
+
+
+def test_listed_workflows_carry_their_creation_time_in_utc(app):
+    api = app.register(
+        tq.versions("timed").version("v1", sequence("timed", ("A", self_starting_task())))
+    ).api("v1")
+    api.internal_initialize_root_workflow()
+
+    (listed,) = api.list_workflows()
+
+    assert listed.created_at == app.clock.now()
+    assert listed.created_at.utcoffset() == dt.timedelta(0)
 
 
 def test_ids_are_strings_increasing_in_creation_order(app):

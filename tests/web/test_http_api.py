@@ -197,7 +197,7 @@ def test_public_functions_are_routed_and_internal_ones_are_not(functions: TestCl
     paths = functions.get("/openapi.json").json()["paths"]
 
     greeted = functions.post("/api/functions/greet", json={"name": "ada"})
-    counted = functions.post("/api/functions/count", json={})
+    counted = functions.post("/api/functions/count")
 
     assert (greeted.status_code, greeted.json()) == (200, {"result": "hello ada"})
     assert counted.json() == {"result": 3}
@@ -213,8 +213,21 @@ def test_a_function_call_cannot_set_what_the_engine_decides(functions: TestClien
 
 
 def test_a_function_called_with_wrong_arguments_is_a_422(functions: TestClient):
-    assert_problem(functions.post("/api/functions/greet", json={"nom": "ada"}), 422)
+    assert_problem(functions.post("/api/functions/greet", json={"nom": "ada"}), 422, "name")
+    assert_problem(functions.post("/api/functions/greet", json={"name": 3}), 422, "name")
     assert_problem(functions.post("/api/functions/greet", json=["ada"]), 422)
+    assert_problem(functions.post("/api/functions/greet"), 422, "name")
+
+
+def test_a_functions_arguments_are_documented_from_its_signature(functions: TestClient):
+    document = functions.get("/openapi.json").json()
+    operation = document["paths"]["/api/functions/greet"]["post"]
+    reference = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][reference.rsplit("/", 1)[-1]]
+
+    assert schema["properties"] == {"name": {"title": "Name", "type": "string"}}
+    assert schema["required"] == ["name"]
+    assert schema["additionalProperties"] is False
 
 
 # --- errors ------------------------------------------------------------------------------------

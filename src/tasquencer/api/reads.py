@@ -6,6 +6,8 @@ instances of its own workflow.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 
 from tasquencer.engine import lookup
@@ -134,7 +136,26 @@ def list_workflows(
     )
     if state is not None:
         query = query.where(workflows.c.state == state)
-    return [WorkflowRecord(*r) for r in tx.connection.execute(query.order_by(workflows.c.id))]
+    rows = tx.connection.execute(query.order_by(workflows.c.id))
+    return [
+        WorkflowRecord(
+            r.id,
+            r.name,
+            r.version_name,
+            r.state,
+            r.execution_mode,
+            r.parent_workflow_id,
+            _time(tx, r.created_at),
+        )
+        for r in rows
+    ]
+
+
+def _time(tx: Transaction, stored: object) -> datetime:
+    """A NOT NULL time column's value, UTC-aware on every database (SQLite's come back naive)."""
+    value = tx.core.dialect.time_out(stored)
+    assert value is not None
+    return value
 
 
 def _work_items(

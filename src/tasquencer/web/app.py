@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydantic
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -37,5 +38,6 @@ def create_app(app: tq.App, *, title: str = "tasquencer") -> FastAPI:
     web.add_exception_handler(ValueError, problems.engine_error)
     web.add_exception_handler(TypeError, problems.engine_error)
     web.add_exception_handler(RequestValidationError, problems.invalid_request)
+    web.add_exception_handler(pydantic.ValidationError, problems.invalid_request)
     web.add_exception_handler(HTTPException, problems.http_error)
     return web

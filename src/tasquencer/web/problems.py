@@ -4,6 +4,10 @@ debugger's pages answer with the same status and an HTML page."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import pydantic
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -29,6 +33,37 @@ STATUSES: tuple[tuple[type[BaseException], int], ...] = (
     (ValueError, 422),
     (TypeError, 422),
 )
+
+
+PROBLEM_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses` for problem documents with these statuses."""
+    reasons = {
+        400: "Malformed request (a body that cannot be read)",
+        401: "Not authenticated",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Not possible in the current state",
+        422: "Invalid request or payload",
+    }
+    return {
+        status: {
+            "description": reasons[status],
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
 
 
 def problem(
@@ -65,12 +100,16 @@ async def engine_error(request: Request, error: Exception) -> JSONResponse | HTM
 
 
 async def invalid_request(request: Request, error: Exception) -> JSONResponse | HTMLResponse:
-    assert isinstance(error, RequestValidationError)
-    details = "; ".join(
+    assert isinstance(error, RequestValidationError | pydantic.ValidationError)
+    return problem(request, 422, "Invalid request", _errors(error.errors()), type(error).__name__)
+
+
+def _errors(errors: Sequence[Any]) -> str:
+    """Where and what, for the first few errors: `body.severity: Input should be 'low' or ...`."""
+    return "; ".join(
         f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
-        for e in error.errors()[:5]
+        for e in errors[:5]
     )
-    return problem(request, 422, "Invalid request", details, "RequestValidationError")
 
 
 async def http_error(request: Request, error: Exception) -> JSONResponse | HTMLResponse:

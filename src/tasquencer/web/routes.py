@@ -10,13 +10,18 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 import tasquencer as tq
+from tasquencer.records import JobState, WorkflowState, WorkItemState
+from tasquencer.web import problems
+from tasquencer.web.functions import function_routes
+
+MAX_PAGE = 1000  # the most rows one list request returns
 
 Handler = Callable[..., object]
 
@@ -30,13 +35,13 @@ class Created:
 
 def api_router(app: tq.App) -> APIRouter:
     """All the routes of the HTTP API for the workflows `app` has registered."""
-    router = APIRouter(prefix="/api")
+    router = APIRouter(prefix="/api", responses=problems.documented(400, 404, 409, 422))
     for name, versions in sorted(app.workflows.items()):
         for version in versions.version_names:
             _version_routes(router, versions.api(version), name, version)
     _instance_routes(router, app)
     _job_routes(router, app)
-    _function_routes(router, app)
+    function_routes(router, app)
     return router
 
 
@@ -63,7 +68,7 @@ def _version_routes(
         else:
             _item_action(router, api, f"{prefix}/work-items/{where}", action, tag, summary)
 
-    def instances(request: Request, state: str | None = None) -> list[tq.WorkflowRecord]:
+    def instances(request: Request, state: WorkflowState | None = None) -> list[tq.WorkflowRecord]:
         return api.list_workflows(state)
 
     router.add_api_route(
@@ -240,7 +245,10 @@ def _instance_routes(router: APIRouter, app: tq.App) -> None:
         return app.api_of(workflow_id).get_workflow_snapshot(workflow_id)
 
     def work_items(
-        request: Request, workflow_id: str, task_name: str | None = None, state: str | None = None
+        request: Request,
+        workflow_id: str,
+        task_name: str | None = None,
+        state: WorkItemState | None = None,
     ) -> list[tq.WorkItem]:
         api = app.api_of(workflow_id)
         return api.list_work_items(workflow_id, task_name, state)
@@ -261,39 +269,12 @@ def _instance_routes(router: APIRouter, app: tq.App) -> None:
 
 def _job_routes(router: APIRouter, app: tq.App) -> None:
     def jobs(
-        state: str | None = None, function: str | None = None, limit: int = 100
+        state: JobState | None = None,
+        function: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> list[tq.JobRecord]:
         return app.list_jobs(state=state, function=function, limit=limit)
 
     router.add_api_route(
         "/jobs", jobs, methods=["GET"], tags=["jobs"], summary="jobs, newest first"
     )
-
-
-def _function_routes(router: APIRouter, app: tq.App) -> None:
-    for definition in app.registry.definitions():
-        if definition.internal or definition.kind == "action":
-            continue
-        if definition.name.startswith("tasquencer.api:"):
-            continue  # the API's methods have routes of their own
-        run = app.run_mutation if definition.kind == "mutation" else app.run_query
-        router.add_api_route(
-            f"/functions/{quote(definition.name)}",
-            _function_endpoint(run, definition.name),
-            methods=["POST"],
-            tags=["functions"],
-            summary=f"run the {definition.kind} {definition.name}",
-        )
-
-
-RESERVED = frozenset({"ctx", "internal", "user"})  # what a caller over HTTP may not set
-
-
-def _function_endpoint(run: Callable[..., object], name: str) -> Handler:
-    def call(request: Request, arguments: dict[str, Any] = Body(default_factory=dict)) -> object:  # noqa: B008
-        reserved = RESERVED & set(arguments)
-        if reserved:
-            raise ValueError(f"{name}: the arguments {sorted(reserved)} cannot be given over HTTP")
-        return {"result": run(name, **arguments)}
-
-    return call

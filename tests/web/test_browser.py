@@ -1,0 +1,120 @@
+"""The debugger in a real browser: Debian's headless Chromium driven by Playwright, against the
+support desk served by uvicorn on SQLite."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+import tasquencer as tq
+from examples import support_desk
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Flags for a container without a display, a GPU or a user namespace sandbox.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+@dataclass
+class Served:
+    url: str
+    api: tq.WorkflowApi
+    cases: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("no Chromium: `make install` installs Debian's chromium package (as root)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[Served]:
+    app = tq.testing.create_app(tmp_path / "desk.db")
+    api = support_desk.build(app)
+    cases = support_desk.seed(api)
+    with tq.testing.serve(tq.web.create_app(app)) as url:
+        yield Served(url, api, cases)
+    app.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1500, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(10_000)
+    yield opened
+    context.close()
+
+
+def has_class(css_class: str) -> re.Pattern[str]:
+    """Matches a class attribute that has `css_class` among its classes."""
+    return re.compile(rf"(^|\s){re.escape(css_class)}(\s|$)")
+
+
+def task(page: Page, name: str):
+    return page.locator(f'#graph .node.task[data-name="{name}"]')
+
+
+def test_the_case_list_leads_to_a_case_drawn_in_its_state(page: Page, served: Served):
+    page.goto(f"{served.url}/debugger")
+    expect(page.locator("#cases tbody tr")).to_have_count(4)
+
+    page.click(f"text={served.cases['escalated']}")
+
+    expect(page.locator("h1")).to_contain_text("support_ticket")
+    expect(task(page, "triage")).to_have_attribute("data-state", "completed")
+    expect(task(page, "investigate")).to_have_attribute("data-state", "started")
+    expect(task(page, "keep_informed")).to_have_attribute("data-state", "enabled")
+    expect(page.locator('#graph .marking[data-condition="withdrawable"]').first).to_have_text("1")
+    # enabled tasks are drawn in their own colour
+    fill = (
+        task(page, "keep_informed")
+        .locator("rect")
+        .first.evaluate("rect => getComputedStyle(rect).fill")
+    )
+    assert fill == "rgb(207, 230, 255)"
+
+
+def test_the_case_list_filters_by_state(page: Page, served: Served):
+    page.goto(f"{served.url}/debugger")
+
+    page.select_option("select[name=state]", "completed")
+    page.click("button[type=submit]")
+
+    expect(page.locator("#cases tbody tr")).to_have_count(2)
+    expect(page.locator("#cases tbody tr[data-state=started]")).to_have_count(0)
+
+
+def test_hovering_a_region_owner_highlights_what_it_cancels(page: Page, served: Served):
+    page.goto(f"{served.url}/debugger/cases/{served.cases['new']}")
+
+    task(page, "withdraw").hover()
+
+    expect(task(page, "triage")).to_have_class(has_class("highlight"))
+    expect(page.locator('#graph .node.condition[data-name="open"]')).to_have_class(
+        has_class("highlight")
+    )
+    expect(page.locator("#graph .node.highlight")).to_have_count(len(support_desk.WORK) + 1)
+    page.mouse.move(5, 5)
+    expect(page.locator("#graph .node.highlight")).to_have_count(0)
+
+
+def test_a_composite_task_drills_into_its_child_and_back(page: Page, served: Served):
+    page.goto(f"{served.url}/debugger/cases/{served.cases['escalated']}")
+
+    task(page, "investigate").locator("a.drill").click()
+
+    expect(page.locator("h1")).to_contain_text("investigation")
+    expect(task(page, "reproduce")).to_have_attribute("data-state", "completed")
+    page.click(".crumbs a")
+    expect(page.locator("h1")).to_contain_text("support_ticket")
