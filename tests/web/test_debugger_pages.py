@@ -19,6 +19,13 @@ def task_state(html: str, task: str) -> str:
     return found.group(1)
 
 
+def node(html: str, name: str) -> str:
+    """The markup of one node of the graph."""
+    found = re.search(rf'<g class="node[^"]*" data-name="{name}".*?</g>', html, re.DOTALL)
+    assert found, f"no node {name} on the page"
+    return found.group(0)
+
+
 def test_the_case_list_shows_every_case_newest_first(desk: Desk):
     page = desk.client.get("/debugger")
 
@@ -66,8 +73,10 @@ def test_the_case_view_draws_each_task_in_its_state(desk: Desk):
 def test_the_case_view_shows_gates_regions_and_work_items(desk: Desk):
     page = desk.client.get(f"/debugger/cases/{desk.cases['escalated']}").text
 
-    assert 'class="gate" x="64" dy="4">xor<' in page  # triage's split
-    assert 'class="gate" x="-64" dy="4" text-anchor="end">xor<' in page  # close's join
+    assert ">xor split<" in node(page, "triage") and "join<" not in node(page, "triage")
+    assert ">xor join<" in node(page, "close")
+    assert ">and join<" not in node(page, "resolve")  # AND is the default: not labelled
+    assert "region" in node(page, "withdraw") and "region" not in node(page, "triage")
     assert '"withdraw": {"conditions"' in page.replace("&#34;", '"')
     for item in desk.api.list_work_items(desk.cases["escalated"]):
         assert f'data-id="{item.id}"' in page

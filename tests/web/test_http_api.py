@@ -216,7 +216,7 @@ def test_a_function_called_with_wrong_arguments_is_a_422(functions: TestClient):
     assert_problem(functions.post("/api/functions/greet", json={"nom": "ada"}), 422, "name")
     assert_problem(functions.post("/api/functions/greet", json={"name": 3}), 422, "name")
     assert_problem(functions.post("/api/functions/greet", json=["ada"]), 422)
-    assert_problem(functions.post("/api/functions/greet"), 422, "name")
+    assert_problem(functions.post("/api/functions/greet"), 422, "body")
 
 
 def test_a_functions_arguments_are_documented_from_its_signature(functions: TestClient):

@@ -4,6 +4,7 @@ children), with its work items and child workflows."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +74,13 @@ def _case_view(
     child_of_task: dict[str, str] = {}
     for child in snapshot.child_workflows:  # the newest child of each composite task
         child_of_task[child.task_name] = child.id
-    position = {node.id: node for node in layout.nodes}
     return {
         "snapshot": snapshot,
         "crumbs": crumbs,
         "layout": layout,
         "regions": regions,
         "nodes": [_node_view(n, snapshot, child_of_task, regions) for n in layout.nodes],
-        "edges": [_edge_view(e, position, snapshot) for e in layout.edges],
+        "edges": [_edge_view(e, snapshot) for e in layout.edges],
     }
 
 
@@ -111,26 +111,21 @@ def _node_view(
     return view
 
 
-def _edge_view(
-    edge: Edge, position: dict[str, Node], snapshot: tq.WorkflowSnapshot
-) -> dict[str, Any]:
-    source, target = position[edge.source], position[edge.target]
-    sx, sy = source.x + _half_width(source), source.y
-    tx, ty = target.x - _half_width(target), target.y
-    if edge.backwards:  # a loop: around, below the nodes
-        drop = max(sy, ty) + 60
-        d = f"M {sx} {sy} C {sx + 60} {drop}, {tx - 60} {drop}, {tx} {ty}"
-        mx, my = (sx + tx) / 2, drop - 12
-    else:
-        middle = (sx + tx) / 2
-        d = f"M {sx} {sy} C {middle} {sy}, {middle} {ty}, {tx} {ty}"
-        mx, my = middle, (sy + ty) / 2 - 6
+def _edge_view(edge: Edge, snapshot: tq.WorkflowSnapshot) -> dict[str, Any]:
+    points = edge.points
+    if edge.backwards:  # one curve, around below the graph
+        (sx, sy), (ax, ay), (bx, by), (tx, ty) = points
+        d = f"M {sx} {sy} C {ax} {ay}, {bx} {by}, {tx} {ty}"
+        mx, my = (ax + bx) / 2, ay - 6
+    else:  # an S-curve per layer crossed
+        d = f"M {points[0][0]} {points[0][1]}"
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            middle = (x0 + x1) / 2
+            d += f" C {middle} {y0}, {middle} {y1}, {x1} {y1}"
+        (x0, y0), (x1, y1) = points[0], points[1]
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 - 6
     marking = snapshot.conditions.get(edge.through, 0) if edge.through else 0
     return {"d": d, "through": edge.through, "marking": marking, "mx": mx, "my": my}
-
-
-def _half_width(node: Node) -> float:
-    return 18.0 if node.kind == "condition" else 58.0
 
 
 def _structure_of(root: WorkflowStructure, name: str) -> WorkflowStructure:
