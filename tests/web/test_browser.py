@@ -118,3 +118,38 @@ def test_a_composite_task_drills_into_its_child_and_back(page: Page, served: Ser
     expect(task(page, "reproduce")).to_have_attribute("data-state", "completed")
     page.click(".crumbs a")
     expect(page.locator("h1")).to_contain_text("support_ticket")
+
+
+def test_a_work_item_is_worked_through_the_action_buttons(page: Page, served: Served):
+    case = served.cases["new"]
+    page.goto(f"{served.url}/debugger/cases/{case}")
+    triage = page.locator("#work-items tr", has_text="triage")
+
+    triage.locator("button[data-action=start]").click()
+    expect(triage.locator(".pill")).to_have_text("started")
+    triage.locator("button[data-action=complete]").click()
+    payload = page.locator("#action-form textarea")
+    expect(payload).to_have_value('{\n  "severity": "low"\n}')
+    payload.fill('{"severity": "high"}')
+    page.click("#action-form button[type=submit]")
+
+    expect(task(page, "escalate")).to_have_attribute("data-state", "completed")
+    expect(task(page, "investigate")).to_have_attribute("data-state", "enabled")
+    expect(task(page, "investigate").locator("a.drill")).to_have_count(1)  # its child exists
+    assert served.api.get_workflow_task_states(case)["triage"] == "completed"
+
+
+def test_a_refused_action_shows_the_problem_and_changes_nothing(page: Page, served: Served):
+    case = served.cases["new"]
+    (triage,) = served.api.list_work_items(case, task_name="triage")
+    served.api.start_work_item(triage.id)
+    before = served.api.get_workflow_snapshot(case)
+    page.goto(f"{served.url}/debugger/cases/{case}")
+
+    page.locator(f'#work-items tr[data-id="{triage.id}"] button[data-action=complete]').click()
+    page.locator("#action-form textarea").fill('{"severity": "urgent"}')
+    page.click("#action-form button[type=submit]")
+
+    expect(page.locator("#action-problem")).to_contain_text("422")
+    expect(page.locator("#action-problem")).to_contain_text("severity")
+    assert served.api.get_workflow_snapshot(case) == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.web.conftest import Desk
+from tests.web.conftest import ITEMS, Desk
 
 
 def rows(html: str) -> list[str]:
@@ -100,3 +100,35 @@ def test_an_unknown_case_is_a_404_page(desk: Desk):
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "01ARZ3NDEKTSV4RRFFQ69G5FAV" in response.text
+
+
+def actions_of(html: str, item_id: str) -> list[str]:
+    row = re.search(rf'<tr data-id="{item_id}">.*?</tr>', html, re.DOTALL)
+    assert row, f"no work item {item_id} on the page"
+    return re.findall(r'data-action="(\w+)"', row.group(0))
+
+
+def test_each_open_work_item_offers_the_public_actions_its_state_allows(desk: Desk):
+    case = desk.cases["escalated"]
+    keep_informed = desk.item(case, "keep_informed")
+    (triage,) = desk.api.list_work_items(case, task_name="triage")
+    desk.api.start_work_item(keep_informed.id)
+
+    page = desk.client.get(f"/debugger/cases/{case}").text
+
+    # keep_informed is started: complete (custom); fail, reset and cancel are default actions
+    assert actions_of(page, keep_informed.id) == ["complete"]
+    assert actions_of(page, desk.item(case, "withdraw").id) == ["start"]
+    assert actions_of(page, triage.id) == []  # completed
+    route = f"{ITEMS}/keep_informed/keep_informed/{keep_informed.id}/complete"
+    assert f'data-url="http://testserver{route}"' in page
+
+
+def test_a_child_workflows_work_items_act_through_their_nested_routes(desk: Desk):
+    (child,) = desk.api.list_child_workflows(desk.cases["escalated"], "investigate")
+    fix = desk.item(child.id, "fix")
+
+    page = desk.client.get(f"/debugger/cases/{child.id}").text
+
+    nested = f"/work-items/investigate/investigation/fix/fix/{fix.id}/start"
+    assert nested in page and actions_of(page, fix.id) == ["start"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -14,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 import tasquencer as tq
 from tasquencer.records import WORKFLOW_STATES, WorkflowStructure
+from tasquencer.web import examples
 from tasquencer.web.layout import Edge, Node, lay_out
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -52,11 +54,12 @@ def debugger_router(app: tq.App) -> APIRouter:
     def case(request: Request, workflow_id: str) -> HTMLResponse:
         api = app.api_of(workflow_id)
         snapshot = api.get_workflow_snapshot(workflow_id)
-        structure = _structure_of(api.get_workflow_structure(), snapshot.name)
-        crumbs = _crumbs(app, snapshot, request)
-        return TEMPLATES.TemplateResponse(
-            request, "case.html", _case_view(snapshot, structure, crumbs)
-        )
+        crumbs = _crumbs(app, snapshot)
+        path = _workflow_path(snapshot, crumbs)
+        structure = _structure_at(api.get_workflow_structure(), path)
+        view = _case_view(snapshot, structure, crumbs)
+        view["actions"] = _item_actions(request, api, snapshot, path)
+        return TEMPLATES.TemplateResponse(request, "case.html", view)
 
     return router
 
@@ -128,23 +131,16 @@ def _edge_view(edge: Edge, snapshot: tq.WorkflowSnapshot) -> dict[str, Any]:
     return {"d": d, "through": edge.through, "marking": marking, "mx": mx, "my": my}
 
 
-def _structure_of(root: WorkflowStructure, name: str) -> WorkflowStructure:
-    """The structure of the workflow named `name` inside `root` (root itself, or a child)."""
-    stack = [root]
-    while stack:
-        structure = stack.pop()
-        if structure["name"] == name:
-            return structure
-        for task in structure["tasks"]:
-            stack.extend(task.get("children", []))
-    raise tq.WorkflowNotFoundError(f"the definition has no workflow named {name!r}")
+def _structure_at(root: WorkflowStructure, path: tuple[str, ...]) -> WorkflowStructure:
+    """The structure of the workflow at `path` (root, task, child, task, child ...)."""
+    structure = root
+    for task_name, child_name in zip(path[1::2], path[2::2], strict=True):
+        (task,) = [t for t in structure["tasks"] if t["name"] == task_name]
+        (structure,) = [c for c in task.get("children", []) if c["name"] == child_name]
+    return structure
 
 
-def _crumbs(
-    app: tq.App,
-    snapshot: tq.WorkflowSnapshot,
-    request: Request,
-) -> list[tq.WorkflowSnapshot]:
+def _crumbs(app: tq.App, snapshot: tq.WorkflowSnapshot) -> list[tq.WorkflowSnapshot]:
     """The ancestors of a child workflow, root first (none for a root)."""
     ancestors = []
     parent = snapshot.parent_workflow_id
@@ -153,3 +149,52 @@ def _crumbs(
         ancestors.append(above)
         parent = above.parent_workflow_id
     return ancestors[::-1]
+
+
+def _workflow_path(
+    snapshot: tq.WorkflowSnapshot, crumbs: list[tq.WorkflowSnapshot]
+) -> tuple[str, ...]:
+    """Where the workflow is in its version's definition: root, then task and child names."""
+    chain = [*crumbs, snapshot]
+    path = [chain[0].name]
+    for parent, child in itertools.pairwise(chain):
+        (task,) = [c.task_name for c in parent.child_workflows if c.id == child.id]
+        path += [task, child.name]
+    return tuple(path)
+
+
+# What a work item in each state can be asked to do (see docs/semantics.md, work items).
+_ACTIONS_IN = {
+    "initialized": ("start", "cancel"),
+    "started": ("complete", "fail", "reset", "cancel"),
+}
+
+
+def _item_actions(
+    request: Request, api: tq.WorkflowApi, snapshot: tq.WorkflowSnapshot, path: tuple[str, ...]
+) -> dict[str, list[dict[str, Any]]]:
+    """For each open work item, the public actions its state allows: a label, the route and,
+    when the action takes a payload, an example of it to edit."""
+    public = {
+        (a.path, a.action): a
+        for a in api.describe_actions()
+        if a.element == "work_item" and a.accepts_external
+    }
+    root = str(request.url_for("cases")).removesuffix("/debugger")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for item in snapshot.work_items:
+        where = (*path, item.task_name, item.name)
+        for name in _ACTIONS_IN.get(item.state, ()):
+            action = public.get((where, name))
+            if action is None:
+                continue
+            route = "/".join(quote(part) for part in (*where[1:], item.id, name))
+            found.setdefault(item.id, []).append(
+                {
+                    "name": name,
+                    "url": f"{root}/api/workflows/{quote(path[0])}/{quote(snapshot.version_name)}"
+                    f"/work-items/{route}",
+                    "example": examples.payload(action.schema),
+                }
+            )
+    return found
