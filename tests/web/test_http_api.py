@@ -141,6 +141,7 @@ def test_reads_of_an_instance(desk: Desk):
     children = client.get(f"/api/instances/{case}/children", params={"task_name": "investigate"})
     structure = client.get("/api/workflows/support_ticket/v1/structure").json()
 
+    assert client.get(f"/api/instances/{case}/state").json() == {"state": "started"}
     assert sorted(i["task_name"] for i in items.json()) == ["keep_informed", "withdraw"]
     assert [c["name"] for c in children.json()] == ["investigation"]
     assert {t["name"] for t in structure["tasks"]} >= {"triage", "investigate", "withdraw"}

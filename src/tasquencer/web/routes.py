@@ -27,6 +27,13 @@ Handler = Callable[..., object]
 
 
 @dataclass(frozen=True, slots=True)
+class State:
+    """An instance's state."""
+
+    state: WorkflowState
+
+
+@dataclass(frozen=True, slots=True)
 class Created:
     """What a creation answers: the new element's id."""
 
@@ -259,12 +266,30 @@ def _instance_routes(router: APIRouter, app: tq.App) -> None:
         api = app.api_of(workflow_id)
         return api.list_child_workflows(workflow_id, task_name)
 
+    def state(request: Request, workflow_id: str) -> State:
+        return State(app.api_of(workflow_id).get_workflow_state(workflow_id))
+
     tag = "instances"
-    router.add_api_route("/instances/{workflow_id}", snapshot, methods=["GET"], tags=[tag])
     router.add_api_route(
-        "/instances/{workflow_id}/work-items", work_items, methods=["GET"], tags=[tag]
+        "/instances/{workflow_id}", snapshot, methods=["GET"], tags=[tag], summary="snapshot"
     )
-    router.add_api_route("/instances/{workflow_id}/children", children, methods=["GET"], tags=[tag])
+    router.add_api_route(
+        "/instances/{workflow_id}/state", state, methods=["GET"], tags=[tag], summary="state"
+    )
+    router.add_api_route(
+        "/instances/{workflow_id}/work-items",
+        work_items,
+        methods=["GET"],
+        tags=[tag],
+        summary="work items, every generation",
+    )
+    router.add_api_route(
+        "/instances/{workflow_id}/children",
+        children,
+        methods=["GET"],
+        tags=[tag],
+        summary="child workflows, every generation",
+    )
 
 
 def _job_routes(router: APIRouter, app: tq.App) -> None:
