@@ -168,3 +168,94 @@ versions = sa.Table(
     sa.Column("registered_at", Timestamp, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# --- authorization: groups, roles, who belongs to or holds what ------------------------------
+
+auth_groups = sa.Table(
+    "tasquencer_auth_groups",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", Name, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("metadata", JSON),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+auth_roles = sa.Table(
+    "tasquencer_auth_roles",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", Name, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("scopes", JSON, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("metadata", JSON),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+auth_memberships = sa.Table(
+    "tasquencer_auth_memberships",
+    metadata,
+    sa.Column("user_id", Name, primary_key=True),
+    sa.Column("group_id", Id, primary_key=True),
+    sa.Column("joined_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp),
+    sa.Index("ix_tasquencer_auth_memberships_group", "group_id"),
+    sqlite_with_rowid=False,
+)
+
+auth_group_roles = sa.Table(
+    "tasquencer_auth_group_roles",
+    metadata,
+    sa.Column("group_id", Id, primary_key=True),
+    sa.Column("role_id", Id, primary_key=True),
+    sa.Column("assigned_at", Timestamp, nullable=False),
+    sa.Column("assigned_by", Name),
+    sa.Index("ix_tasquencer_auth_group_roles_role", "role_id"),
+    sqlite_with_rowid=False,
+)
+
+auth_user_roles = sa.Table(
+    "tasquencer_auth_user_roles",
+    metadata,
+    sa.Column("user_id", Name, primary_key=True),
+    sa.Column("role_id", Id, primary_key=True),
+    sa.Column("assigned_at", Timestamp, nullable=False),
+    sa.Column("assigned_by", Name),
+    sa.Column("expires_at", Timestamp),
+    sa.Index("ix_tasquencer_auth_user_roles_role", "role_id"),
+    sqlite_with_rowid=False,
+)
+
+# --- work queues: one row per offered work item ----------------------------------------------
+
+# `state` mirrors the work item's state; database triggers (migration 0005) keep it in line
+# with every write of tasquencer_work_items, so an offer is withdrawn from the queues in the
+# same statement that finishes its work item, whichever path of the engine finished it.
+# `due_at` has no NULL: no due date is stored as NO_DUE_DATE, so it sorts last in one index order.
+work_item_offers = sa.Table(
+    "tasquencer_work_item_offers",
+    metadata,
+    sa.Column("work_item_id", Id, primary_key=True),
+    sa.Column("work_item_name", Name, nullable=False),
+    sa.Column("workflow_id", Id, nullable=False),
+    sa.Column("root_workflow_id", Id, nullable=False),
+    sa.Column("workflow_name", Name, nullable=False),
+    sa.Column("task_name", Name, nullable=False),
+    sa.Column("state", State, nullable=False),
+    sa.Column("offer_kind", State, nullable=False),
+    sa.Column("offer_target", Name, nullable=False),
+    sa.Column("title", sa.String(500)),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("due_at", Timestamp, nullable=False),
+    sa.Column("payload", JSON),
+    sa.Column("claimed_by", Name),
+    sa.Column("claimed_at", Timestamp),
+    sa.Column("offered_at", Timestamp, nullable=False),
+    sa.Index("ix_tasquencer_work_item_offers_audience", "offer_kind", "offer_target", "state"),
+    sa.Index("ix_tasquencer_work_item_offers_claimed", "claimed_by", "state"),
+    sqlite_with_rowid=False,
+)
