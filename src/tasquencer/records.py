@@ -167,6 +167,7 @@ class WorkflowStructure(TypedDict):
 OfferKind = Literal["scope", "group", "user", "agent"]
 OFFER_KINDS: tuple[OfferKind, ...] = get_args(OfferKind)
 MAX_TITLE = 500
+MAX_TARGET = 200
 MAX_PRIORITY = 1_000_000_000
 
 
@@ -191,14 +192,16 @@ class Offer:
             raise ValueError(
                 f"an offer's kind must be one of {OFFER_KINDS}, got {describe(self.kind)}"
             )
-        if not isinstance(self.target, str) or (self.kind != "agent" and not self.target):
+        if not _storable(self.target, MAX_TARGET) or (self.kind != "agent" and not self.target):
             raise ValueError(
-                f"an offer to a {self.kind} names it with a non-empty str, got {describe(self.target)}"
+                f"an offer to a {self.kind} names it with a non-empty str of at most "
+                f"{MAX_TARGET} characters, got {describe(self.target)}"
             )
-        if self.title is not None and (
-            not isinstance(self.title, str) or len(self.title) > MAX_TITLE
-        ):
-            raise ValueError(f"an offer's title is a str of at most {MAX_TITLE} characters")
+        if self.title is not None and not _storable(self.title, MAX_TITLE):
+            raise ValueError(
+                f"an offer's title is a str of at most {MAX_TITLE} characters without NUL, "
+                f"got {describe(self.title)}"
+            )
         if isinstance(self.priority, bool) or not isinstance(self.priority, int):
             raise TypeError(f"an offer's priority is an int, got {describe(self.priority)}")
         if abs(self.priority) > MAX_PRIORITY:
@@ -266,6 +269,10 @@ class Offer:
     ) -> Offer:
         """Offered to agents (users with `is_agent`); never shown in people's queues."""
         return cls("agent", "", title, priority, due_at, payload)
+
+
+def _storable(value: object, maximum: int) -> bool:
+    return isinstance(value, str) and len(value) <= maximum and "\x00" not in value
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ metadata = sa.MetaData()
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Timestamp = sa.DateTime(timezone=True)
 Id = sa.String(32)
-Name = sa.String(200)
+MAX_NAME_LENGTH = 200
+Name = sa.String(MAX_NAME_LENGTH)
 State = sa.String(16)
 
 workflows = sa.Table(
