@@ -53,13 +53,17 @@ _ROLE_IDS = sa.union(
     .join(auth_groups, auth_groups.c.id == auth_memberships.c.group_id)
     .where(_MEMBER_OF_ACTIVE),
 )
-# kind 0: an active role (name, scopes); kind 1: an active group the user is a member of.
+# kind 0: an active role (name, scopes); kind 1: an active group the user is a member of (name,
+# id).
 SELECT_ACCESS = Statement(
     sa.union_all(
         sa.select(
-            sa.literal_column("0").label("kind"), auth_roles.c.name, auth_roles.c.scopes
+            sa.literal_column("0").label("kind"),
+            auth_roles.c.name,
+            auth_roles.c.scopes,
+            sa.null().label("group_id"),
         ).where(auth_roles.c.is_active.is_(sa.true()), auth_roles.c.id.in_(_ROLE_IDS)),
-        sa.select(sa.literal_column("1"), auth_groups.c.name, auth_groups.c.id)
+        sa.select(sa.literal_column("1"), auth_groups.c.name, sa.null(), auth_groups.c.id)
         .join_from(auth_memberships, auth_groups, auth_groups.c.id == auth_memberships.c.group_id)
         .where(_MEMBER_OF_ACTIVE),
     )
@@ -70,12 +74,12 @@ def access_of(db: Db, user_id: str, now: datetime) -> Access:
     roles: set[str] = set()
     scopes: set[str] = set()
     groups: dict[str, str] = {}
-    for kind, name, value in db.all(
+    for kind, name, granted, group_id in db.all(
         SELECT_ACCESS, {"user_id": user_id, "now": db.dialect.time_in(now)}
     ):
         if kind == 0:
             roles.add(name)
-            scopes.update(db.dialect.json_out(value))
+            scopes.update(db.dialect.json_out(granted))
         else:
-            groups[name] = value
+            groups[name] = group_id
     return Access(frozenset(roles), frozenset(scopes), groups)
