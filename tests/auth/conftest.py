@@ -10,6 +10,7 @@ import tasquencer as tq
 from tasquencer import testing
 from tests.auth.support import SCOPES
 from tests.conftest import postgres
+from tests.test_cli import write_app  # noqa: F401  (a fixture of the CLI tests)
 
 MakeApp = Callable[..., testing.TestApp]
 

@@ -67,7 +67,7 @@ def test_a_role_is_created_with_declared_scopes_read_updated_and_listed(auth_app
 def test_a_role_with_an_unknown_scope_is_refused_and_nothing_changes(auth_app):
     auth_app.auth.create_role("nurse", [TRIAGE])
     before = dump(auth_app)
-    with pytest.raises(tq.UnknownScopeError, match="role 'clerk': unknown scope.*'er:billing'"):
+    with pytest.raises(tq.UnknownScopeError, match=r"role 'clerk': unknown scope.*'er:billing'"):
         auth_app.auth.create_role("clerk", [TRIAGE, "er:billing"])
     with pytest.raises(tq.UnknownScopeError, match="'triage:write'"):
         auth_app.auth.update_role("nurse", scopes=["triage:write"])  # the module prefix is needed

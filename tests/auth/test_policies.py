@@ -92,7 +92,7 @@ def test_a_refused_call_raises_and_changes_nothing(make_app):
     api = register(app, single_task(guarded(tq.require_scope(TRIAGE))))
     item = only_item(api, api.internal_initialize_root_workflow())
     before = dump(app)
-    with pytest.raises(tq.ForbiddenError, match="start action of work item 'item'.*'bob'"):
+    with pytest.raises(tq.ForbiddenError, match=r"start action of work item 'item'.*'bob'"):
         api.start_work_item(item, user=BOB)
     with pytest.raises(tq.AuthenticationRequiredError, match="requires a signed-in user"):
         api.start_work_item(item)

@@ -46,7 +46,7 @@ def test_registering_a_definition_whose_policy_names_an_unknown_scope_is_refused
 
 def test_registering_a_definition_offering_to_an_unknown_scope_is_refused(make_app):
     app = make_app()
-    with pytest.raises(tq.UnknownScopeError, match="its offer.*'er:nowhere'"):
+    with pytest.raises(tq.UnknownScopeError, match=r"its offer.*'er:nowhere'"):
         app.register(single_task(offered(tq.Offer.to_scope("er:nowhere"))))
 
 

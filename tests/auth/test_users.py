@@ -68,7 +68,7 @@ def test_without_a_provider_anything_but_a_user_is_a_type_error(make_app):
 def test_a_provider_returning_something_else_than_a_user_is_a_type_error(make_app):
     app = make_app(get_user=lambda source: {"id": source})
     api = register(app, single_task(Builder.work_item("item")))
-    with pytest.raises(TypeError, match="must return a tq.User or None"):
+    with pytest.raises(TypeError, match=r"must return a tq.User or None"):
         api.internal_initialize_root_workflow(user="ann")
 
 
