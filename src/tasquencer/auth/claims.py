@@ -16,23 +16,23 @@ from sqlalchemy import bindparam as p
 
 from tasquencer.auth.resolution import Access
 from tasquencer.contexts import User
+from tasquencer.engine.offers import OPEN_STATES
 from tasquencer.errors import WorkItemAlreadyClaimedError, WorkItemNotOfferedError
 from tasquencer.store.sql import Db, Statement
 from tasquencer.store.tables import work_item_offers as offers
-
-OPEN_STATES = ("initialized", "started")
+from tasquencer.store.tables import work_items
 
 SELECT_CLAIM = Statement(
-    sa.select(
-        offers.c.offer_kind, offers.c.offer_target, offers.c.claimed_by, offers.c.state
-    ).where(offers.c.work_item_id == p("id"))
+    sa.select(offers.c.offer_kind, offers.c.offer_target, offers.c.claimed_by, work_items.c.state)
+    .join_from(offers, work_items, work_items.c.id == offers.c.work_item_id)
+    .where(offers.c.work_item_id == p("id"))
 )
 CLAIM = Statement(
     sa.update(offers)
     .where(
         offers.c.work_item_id == p("id"),
         offers.c.claimed_by.is_(None),
-        sa.or_(*(offers.c.state == state for state in OPEN_STATES)),
+        offers.c.is_open.is_(sa.true()),
     )
     .values(claimed_by=p("user_id"), claimed_at=p("now"))
 )

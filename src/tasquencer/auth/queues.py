@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from tasquencer import arguments
-from tasquencer.auth.claims import OPEN_STATES, Claim, claim_of, release, take
+from tasquencer.auth.claims import Claim, claim_of, release, take
 from tasquencer.auth.resolution import access_of
 from tasquencer.contexts import User
 from tasquencer.engine.offers import NO_DUE_DATE, SELECT_GROUP_ID
@@ -28,7 +28,7 @@ from tasquencer.errors import (
 from tasquencer.records import QueueItem
 from tasquencer.runtime.calls import Runtime
 from tasquencer.runtime.transaction import Transaction
-from tasquencer.store.tables import MAX_NAME_LENGTH
+from tasquencer.store.tables import MAX_NAME_LENGTH, work_items
 from tasquencer.store.tables import work_item_offers as offers
 
 T = TypeVar("T")
@@ -41,7 +41,7 @@ COLUMNS = (
     offers.c.root_workflow_id,
     offers.c.workflow_name,
     offers.c.task_name,
-    offers.c.state,
+    work_items.c.state,
     offers.c.offer_kind,
     offers.c.offer_target,
     offers.c.title,
@@ -85,18 +85,19 @@ class Filters:
         self.limit = arguments.integer(limit, "limit", minimum=1, maximum=MAX_PAGE)
         self.after = arguments.optional_text(after, "after", maximum=64)
 
-    def apply(self, tx: Transaction, query: sa.Select[Any]) -> sa.Select[Any]:
+    def conditions(self, tx: Transaction) -> list[sa.ColumnElement[bool]]:
+        found: list[sa.ColumnElement[bool]] = []
         if self.workflow_name is not None:
-            query = query.where(offers.c.workflow_name == self.workflow_name)
+            found.append(offers.c.workflow_name == self.workflow_name)
         if self.task_name is not None:
-            query = query.where(offers.c.task_name == self.task_name)
+            found.append(offers.c.task_name == self.task_name)
         if self.min_priority is not None:
-            query = query.where(offers.c.priority >= self.min_priority)
+            found.append(offers.c.priority >= self.min_priority)
         if self.due_before is not None:
-            query = query.where(offers.c.due_at < _utc(self.due_before))
+            found.append(offers.c.due_at < _utc(self.due_before))
         if self.after is not None:
-            query = query.where(_after(tx, self.after))
-        return query.order_by(*ORDER).limit(self.limit)
+            found.append(_after(tx, self.after))
+        return found
 
 
 class WorkQueues:
@@ -138,7 +139,7 @@ class WorkQueues:
                         offers.c.offer_target.in_(sorted(access.groups.values())),
                     )
                 )
-            return _page(tx, filters, sa.or_(*audience), unclaimed=True)
+            return _page(tx, filters, audience, unclaimed=True)
 
         return self._read(read)
 
@@ -157,7 +158,7 @@ class WorkQueues:
         who = self._user(user)
         filters = Filters(workflow_name, task_name, min_priority, due_before, limit, after)
         return self._read(
-            lambda tx: _page(tx, filters, offers.c.claimed_by == who.id, unclaimed=False)
+            lambda tx: _page(tx, filters, [offers.c.claimed_by == who.id], unclaimed=False)
         )
 
     def for_group(
@@ -182,7 +183,7 @@ class WorkQueues:
             if found is None:
                 raise GroupNotFoundError(f"there is no group named {describe(group)}")
             audience = sa.and_(offers.c.offer_kind == "group", offers.c.offer_target == found[0])
-            return _page(tx, filters, audience, unclaimed=not include_claimed)
+            return _page(tx, filters, [audience], unclaimed=not include_claimed)
 
         return self._read(read)
 
@@ -199,7 +200,7 @@ class WorkQueues:
         """Open, unclaimed work items offered to agents."""
         filters = Filters(workflow_name, task_name, min_priority, due_before, limit, after)
         audience = sa.and_(offers.c.offer_kind == "agent", offers.c.offer_target == "")
-        return self._read(lambda tx: _page(tx, filters, audience, unclaimed=True))
+        return self._read(lambda tx: _page(tx, filters, [audience], unclaimed=True))
 
     def get(self, work_item_id: str) -> QueueItem | None:
         """A work item's queue entry, whatever its state (None: it was never offered)."""
@@ -207,7 +208,7 @@ class WorkQueues:
 
         def read(tx: Transaction) -> QueueItem | None:
             row = tx.connection.execute(
-                sa.select(*COLUMNS).where(offers.c.work_item_id == work_item_id)
+                _rows().where(offers.c.work_item_id == work_item_id)
             ).first()
             return None if row is None else _item(row)
 
@@ -249,12 +250,41 @@ class WorkQueues:
 
 
 def _page(
-    tx: Transaction, filters: Filters, audience: sa.ColumnElement[bool], *, unclaimed: bool
+    tx: Transaction,
+    filters: Filters,
+    audiences: list[sa.ColumnElement[bool]],
+    *,
+    unclaimed: bool,
 ) -> list[QueueItem]:
-    query = sa.select(*COLUMNS).where(offers.c.state.in_(OPEN_STATES), audience)
+    """One page of a queue: the open work items of any of `audiences`, in queue order.
+
+    Each audience is its own branch of a UNION ALL that the audience index covers (audience,
+    state, claim and the order's columns), so only the page's rows are read in full.
+    """
+    shared = [offers.c.is_open.is_(sa.true()), *filters.conditions(tx)]
     if unclaimed:
-        query = query.where(offers.c.claimed_by.is_(None))
-    return [_item(row) for row in tx.connection.execute(filters.apply(tx, query))]
+        shared.append(offers.c.claimed_by.is_(None))
+    branches = [
+        sa.select(offers.c.work_item_id, offers.c.priority, offers.c.due_at).where(
+            audience, *shared
+        )
+        for audience in audiences
+    ]
+    found = (branches[0] if len(branches) == 1 else sa.union_all(*branches)).subquery()
+    page = (
+        sa.select(found.c.work_item_id)
+        .order_by(found.c.priority.desc(), found.c.due_at, found.c.work_item_id)
+        .limit(filters.limit)
+    )
+    query = _rows().where(offers.c.work_item_id.in_(page.scalar_subquery()))
+    return [_item(row) for row in tx.connection.execute(query.order_by(*ORDER))]
+
+
+def _rows() -> sa.Select[Any]:
+    """Queue entries with their work item's state."""
+    return sa.select(*COLUMNS).join_from(
+        offers, work_items, work_items.c.id == offers.c.work_item_id
+    )
 
 
 def _after(tx: Transaction, work_item_id: str) -> sa.ColumnElement[bool]:
@@ -287,9 +317,7 @@ def _offered(tx: Transaction, work_item_id: str) -> Claim:
 
 
 def _fresh(tx: Transaction, work_item_id: str) -> QueueItem:
-    row = tx.connection.execute(
-        sa.select(*COLUMNS).where(offers.c.work_item_id == work_item_id)
-    ).one()
+    row = tx.connection.execute(_rows().where(offers.c.work_item_id == work_item_id)).one()
     return _item(row)
 
 

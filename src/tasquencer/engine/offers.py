@@ -1,10 +1,9 @@
 """Offers: a work item put in the work queues of a scope, a group, a user or the agents.
 
 An offer is a row of `tasquencer_work_item_offers`, written in the call's transaction (so it
-rolls back with it). Its `state` then follows the work item's through a database trigger: every
-write of the work item's state, whichever path of the engine made it, updates the offer in the
-same statement; leaving initialized/started withdraws it from the queues, a reset releases its
-claim.
+rolls back with it). A database trigger then follows the work item: the statement that writes
+its final state, whichever path of the engine wrote it, withdraws the offer from the queues
+(`is_open`), and a reset releases its claim.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from tasquencer.records import Offer
 from tasquencer.store.sql import Statement
 from tasquencer.store.tables import auth_groups, work_item_offers
 
+OPEN_STATES = ("initialized", "started")
 # Stored for an offer without a due date: it sorts after every real one.
 NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
 
@@ -60,7 +60,7 @@ def offer_work_item(item: WorkItemInstance, offer: Offer) -> None:
             )
         target = found[0]
     # The work item's row must be in the database first: from then on each write of its state
-    # reaches the offer through the trigger.
+    # reaches the offer through the trigger (an INSERT would not).
     ex.uow.flush()
     d = db.dialect
     row = item.row
@@ -74,7 +74,7 @@ def offer_work_item(item: WorkItemInstance, offer: Offer) -> None:
             "root_workflow_id": row.root_workflow_id,
             "workflow_name": workflow.path[0],
             "task_name": row.task_name,
-            "state": row.state,
+            "is_open": d.bool_in(row.state in OPEN_STATES),
             "offer_kind": offer.kind,
             "offer_target": target,
             "title": offer.title,

@@ -233,10 +233,11 @@ auth_user_roles = sa.Table(
 
 # --- work queues: one row per offered work item ----------------------------------------------
 
-# `state` mirrors the work item's state; database triggers (migration 0005) keep it in line
-# with every write of tasquencer_work_items, so an offer is withdrawn from the queues in the
-# same statement that finishes its work item, whichever path of the engine finished it.
-# `due_at` has no NULL: no due date is stored as NO_DUE_DATE, so it sorts last in one index order.
+# `is_open`: the work item is initialized or started. A database trigger (migration 0005) clears
+# it in the statement that writes a final state of the work item, whichever path of the engine
+# wrote it, and releases the claim when the work item is reset; the work item's own state stays
+# in tasquencer_work_items. `due_at` has no NULL: no due date is stored as NO_DUE_DATE, so it
+# sorts last in the index's order.
 work_item_offers = sa.Table(
     "tasquencer_work_item_offers",
     metadata,
@@ -246,7 +247,7 @@ work_item_offers = sa.Table(
     sa.Column("root_workflow_id", Id, nullable=False),
     sa.Column("workflow_name", Name, nullable=False),
     sa.Column("task_name", Name, nullable=False),
-    sa.Column("state", State, nullable=False),
+    sa.Column("is_open", sa.Boolean, nullable=False),
     sa.Column("offer_kind", State, nullable=False),
     sa.Column("offer_target", Name, nullable=False),
     sa.Column("title", sa.String(500)),
@@ -256,7 +257,16 @@ work_item_offers = sa.Table(
     sa.Column("claimed_by", Name),
     sa.Column("claimed_at", Timestamp),
     sa.Column("offered_at", Timestamp, nullable=False),
-    sa.Index("ix_tasquencer_work_item_offers_audience", "offer_kind", "offer_target", "state"),
-    sa.Index("ix_tasquencer_work_item_offers_claimed", "claimed_by", "state"),
+    # Covers the queues: who it is offered to, open, (un)claimed, and the queue order.
+    sa.Index(
+        "ix_tasquencer_work_item_offers_audience",
+        "offer_kind",
+        "offer_target",
+        "is_open",
+        "claimed_by",
+        "priority",
+        "due_at",
+    ),
+    sa.Index("ix_tasquencer_work_item_offers_claimed", "claimed_by", "is_open"),
     sqlite_with_rowid=False,
 )

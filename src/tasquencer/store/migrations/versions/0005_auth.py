@@ -1,8 +1,8 @@
 """Authorization (groups, roles, memberships, role assignments) and work item offers.
 
-The offers' `state` follows the work item's through triggers: every write of a work item's
-state, by any path of the engine, updates its offer in the same statement, and a reset
-(started -> initialized) releases the claim.
+An offer's `is_open` follows its work item through a trigger: the statement that writes a
+final state of the work item, by any path of the engine, closes the offer, and a reset
+(started -> initialized) releases its claim. A start changes nothing in the offer.
 
 Revision ID: 0005
 Revises: 0002
@@ -23,35 +23,35 @@ Id = sa.String(32)
 Name = sa.String(200)
 State = sa.String(16)
 
-_SQLITE_TRIGGER = """
+# A final state closes the offer (its claim stays, as a record of who held it); a reset opens
+# it to everyone it is offered to again.
+_SET = """
+    UPDATE tasquencer_work_item_offers
+    SET is_open = (NEW.state = 'initialized'),
+        claimed_by = CASE WHEN NEW.state = 'initialized' THEN NULL ELSE claimed_by END,
+        claimed_at = CASE WHEN NEW.state = 'initialized' THEN NULL ELSE claimed_at END
+    WHERE work_item_id = NEW.id;
+"""
+_CHANGES = (
+    "NEW.state <> OLD.state AND NEW.state IN ('initialized', 'completed', 'failed', 'canceled')"
+)
+_SQLITE_TRIGGER = f"""
 CREATE TRIGGER tasquencer_offer_follows_work_item
 AFTER UPDATE OF state ON tasquencer_work_items
-WHEN NEW.state <> OLD.state
-BEGIN
-    UPDATE tasquencer_work_item_offers
-    SET state = NEW.state,
-        claimed_by = CASE WHEN NEW.state = 'initialized' THEN NULL ELSE claimed_by END,
-        claimed_at = CASE WHEN NEW.state = 'initialized' THEN NULL ELSE claimed_at END
-    WHERE work_item_id = NEW.id;
-END
+WHEN {_CHANGES}
+BEGIN {_SET} END
 """
-_POSTGRES_FUNCTION = """
+_POSTGRES_FUNCTION = f"""
 CREATE FUNCTION tasquencer_offer_follows_work_item() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-BEGIN
-    UPDATE tasquencer_work_item_offers
-    SET state = NEW.state,
-        claimed_by = CASE WHEN NEW.state = 'initialized' THEN NULL ELSE claimed_by END,
-        claimed_at = CASE WHEN NEW.state = 'initialized' THEN NULL ELSE claimed_at END
-    WHERE work_item_id = NEW.id;
-    RETURN NULL;
+BEGIN {_SET} RETURN NULL;
 END
 $$
 """
-_POSTGRES_TRIGGER = """
+_POSTGRES_TRIGGER = f"""
 CREATE TRIGGER tasquencer_offer_follows_work_item
 AFTER UPDATE OF state ON tasquencer_work_items
-FOR EACH ROW WHEN (NEW.state IS DISTINCT FROM OLD.state)
+FOR EACH ROW WHEN ({_CHANGES})
 EXECUTE FUNCTION tasquencer_offer_follows_work_item()
 """
 
@@ -118,7 +118,7 @@ def upgrade() -> None:
         sa.Column("root_workflow_id", Id, nullable=False),
         sa.Column("workflow_name", Name, nullable=False),
         sa.Column("task_name", Name, nullable=False),
-        sa.Column("state", State, nullable=False),
+        sa.Column("is_open", sa.Boolean, nullable=False),
         sa.Column("offer_kind", State, nullable=False),
         sa.Column("offer_target", Name, nullable=False),
         sa.Column("title", sa.String(500)),
@@ -133,12 +133,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_tasquencer_work_item_offers_audience",
         "tasquencer_work_item_offers",
-        ["offer_kind", "offer_target", "state"],
+        ["offer_kind", "offer_target", "is_open", "claimed_by", "priority", "due_at"],
     )
     op.create_index(
         "ix_tasquencer_work_item_offers_claimed",
         "tasquencer_work_item_offers",
-        ["claimed_by", "state"],
+        ["claimed_by", "is_open"],
     )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_POSTGRES_FUNCTION)
