@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tasquencer.auth.resolution import NOBODY, Access, access_of
 from tasquencer.contexts import AccessPolicy, Caller, WorkflowInfo, WorkItemInfo
 from tasquencer.engine.contexts import BoundContext
@@ -77,11 +79,14 @@ class AuthorizationCtx(BoundContext):
         return scope in self._access.get().scopes
 
 
-def authorize(policy: AccessPolicy, ctx: AuthorizationCtx, what: str) -> None:
-    """Raise unless `policy` allows the call `ctx` describes (`what`: "the start action of
-    work item 'review' (id)")."""
+def authorize(
+    policy: AccessPolicy, ctx: AuthorizationCtx, describe_call: Callable[[], str]
+) -> None:
+    """Raise unless `policy` allows the call `ctx` describes (`describe_call()`: "the start
+    action of work item 'review' (id)", for the error)."""
     if checked_verdict(policy, policy(ctx)):
         return
+    what = describe_call()
     user = ctx.caller.user
     if user is None:
         raise AuthenticationRequiredError(

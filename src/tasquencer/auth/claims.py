@@ -16,16 +16,14 @@ from sqlalchemy import bindparam as p
 
 from tasquencer.auth.resolution import Access
 from tasquencer.contexts import User
-from tasquencer.engine.offers import OPEN_STATES
 from tasquencer.errors import WorkItemAlreadyClaimedError, WorkItemNotOfferedError
 from tasquencer.store.sql import Db, Statement
 from tasquencer.store.tables import work_item_offers as offers
-from tasquencer.store.tables import work_items
 
 SELECT_CLAIM = Statement(
-    sa.select(offers.c.offer_kind, offers.c.offer_target, offers.c.claimed_by, work_items.c.state)
-    .join_from(offers, work_items, work_items.c.id == offers.c.work_item_id)
-    .where(offers.c.work_item_id == p("id"))
+    sa.select(
+        offers.c.offer_kind, offers.c.offer_target, offers.c.claimed_by, offers.c.is_open
+    ).where(offers.c.work_item_id == p("id"))
 )
 CLAIM = Statement(
     sa.update(offers)
@@ -51,13 +49,13 @@ class Claim:
     kind: str
     target: str
     claimed_by: str | None
-    state: str
+    is_open: bool
 
 
 def claim_of(db: Db, work_item_id: str) -> Claim | None:
     """The work item's offer and claim (None: the work item is not offered)."""
     row = db.one(SELECT_CLAIM, {"id": work_item_id})
-    return None if row is None else Claim(work_item_id, *row)
+    return None if row is None else Claim(work_item_id, row[0], row[1], row[2], bool(row[3]))
 
 
 def refuse_others(claim: Claim | None, user: User | None, action: str) -> None:
@@ -80,12 +78,12 @@ def take(db: Db, now: datetime, claim: Claim | None, user: User, access: Access)
         raise WorkItemNotOfferedError(
             work_item_id, None, "the work item is not offered to anyone, so it cannot be claimed"
         )
-    if claim.state not in OPEN_STATES:
+    if not claim.is_open:
         raise WorkItemNotOfferedError(
             work_item_id,
             claim.claimed_by,
-            f"work item {work_item_id} is {claim.state!r}; only initialized or started work "
-            "items can be claimed",
+            f"work item {work_item_id} is completed, failed or canceled; only initialized or "
+            "started work items can be claimed",
         )
     if claim.claimed_by == user.id:
         return

@@ -35,8 +35,11 @@ def work_item_action(
             item.task.workflow.info(),
             current.claimed_by if current else None,
         )
-        what = f"the {action} action of work item {item.row.name!r} ({item.id})"
-        authorize(definition.policy, ctx, what)
+        authorize(
+            definition.policy,
+            ctx,
+            lambda: f"the {action} action of work item {item.row.name!r} ({item.id})",
+        )
     refuse_others(current, caller.user, action)
     if claim and caller.user is not None and current is not None and current.claimed_by is None:
         take(ex.uow.db, ex.now(), current, caller.user, access.get())
@@ -58,7 +61,7 @@ def new_work_item(task: TaskInstance, caller: Caller, payload: object) -> None:
         task.workflow.info(),
         None,
     )
-    authorize(definition.policy, ctx, f"the initialize action of work item {widef.name!r}")
+    authorize(definition.policy, ctx, lambda: f"the initialize action of work item {widef.name!r}")
 
 
 def workflow_action(
@@ -79,4 +82,4 @@ def workflow_action(
     ctx = AuthorizationCtx(
         CallAccess(ex, caller), action, compiled.parse(payload), None, workflow, None
     )
-    authorize(compiled.policy, ctx, f"the {action} action of workflow {definition.name!r}")
+    authorize(compiled.policy, ctx, lambda: f"the {action} action of workflow {definition.name!r}")

@@ -44,17 +44,10 @@ _MEMBER_OF_ACTIVE = sa.and_(
     _unexpired(auth_memberships.c.expires_at),
     auth_groups.c.is_active.is_(sa.true()),
 )
-_ROLE_IDS = sa.union(
-    sa.select(auth_user_roles.c.role_id).where(
-        auth_user_roles.c.user_id == p("user_id"), _unexpired(auth_user_roles.c.expires_at)
-    ),
-    sa.select(auth_group_roles.c.role_id)
-    .join(auth_memberships, auth_memberships.c.group_id == auth_group_roles.c.group_id)
-    .join(auth_groups, auth_groups.c.id == auth_memberships.c.group_id)
-    .where(_MEMBER_OF_ACTIVE),
-)
-# kind 0: an active role (name, scopes); kind 1: an active group the user is a member of (name,
-# id).
+_ACTIVE_ROLE = auth_roles.c.is_active.is_(sa.true())
+# kind 0: an active role (name, scopes), held directly or through a group (a role may come
+# twice); kind 1: an active group the user is a member of (name, id). Joins, not IN
+# (subquery): this runs for every external call that asks a policy or claims.
 SELECT_ACCESS = Statement(
     sa.union_all(
         sa.select(
@@ -62,7 +55,18 @@ SELECT_ACCESS = Statement(
             auth_roles.c.name,
             auth_roles.c.scopes,
             sa.null().label("group_id"),
-        ).where(auth_roles.c.is_active.is_(sa.true()), auth_roles.c.id.in_(_ROLE_IDS)),
+        )
+        .join_from(auth_user_roles, auth_roles, auth_roles.c.id == auth_user_roles.c.role_id)
+        .where(
+            auth_user_roles.c.user_id == p("user_id"),
+            _unexpired(auth_user_roles.c.expires_at),
+            _ACTIVE_ROLE,
+        ),
+        sa.select(sa.literal_column("0"), auth_roles.c.name, auth_roles.c.scopes, sa.null())
+        .join_from(auth_memberships, auth_groups, auth_groups.c.id == auth_memberships.c.group_id)
+        .join(auth_group_roles, auth_group_roles.c.group_id == auth_memberships.c.group_id)
+        .join(auth_roles, auth_roles.c.id == auth_group_roles.c.role_id)
+        .where(_MEMBER_OF_ACTIVE, _ACTIVE_ROLE),
         sa.select(sa.literal_column("1"), auth_groups.c.name, sa.null(), auth_groups.c.id)
         .join_from(auth_memberships, auth_groups, auth_groups.c.id == auth_memberships.c.group_id)
         .where(_MEMBER_OF_ACTIVE),
