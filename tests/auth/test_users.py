@@ -146,3 +146,12 @@ def test_actions_run_directly_see_their_user_and_jobs_run_internal_without_one(m
     app.run_due_jobs()
     app.run_action(act, user=ANN)
     assert seen == [(True, None), (False, None)]
+
+
+def test_the_auth_configuration_is_checked():
+    with pytest.raises(TypeError, match="takes a function"):
+        tq.Auth(get_user="ann")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="scopes"):
+        tq.Auth(scopes=["er:triage"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"tq\.Auth"):
+        tq.App("sqlite:///unused.db", auth={"get_user": None})  # type: ignore[arg-type]
