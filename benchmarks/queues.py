@@ -118,18 +118,9 @@ def fill(app: tq.App, items: int) -> float:
 
 
 def measure_queue(app: tq.App, runs: int) -> dict[str, Any]:
-    statements: list[tuple[str, Any]] = []
-
-    @sa.event.listens_for(app.engine, "before_cursor_execute")
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        statements.append((statement, parameters))
-
     for _ in range(5):
         page = app.queues.available_for(USER)
-    statements.clear()
-    app.queues.available_for(USER)
-    query, parameters = next((s, p) for s, p in statements if "work_item_offers" in s)
-    sa.event.remove(app.engine, "before_cursor_execute", capture)
+    query = traced_page_query(app)
     timings = []
     for _ in range(runs):
         began = time.perf_counter()
@@ -138,7 +129,7 @@ def measure_queue(app: tq.App, runs: int) -> dict[str, Any]:
     reached = len(app.queues.available_for(USER, limit=1000))
     with app.engine.connect() as connection:
         raw = connection.connection.driver_connection
-        plan = [row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {query}", parameters)]  # type: ignore[union-attr]
+        plan = [row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {query}")]  # type: ignore[union-attr]
         counted = connection.execute(
             sa.text("SELECT count(*) FROM tasquencer_work_item_offers")
         ).scalar_one()
@@ -152,6 +143,23 @@ def measure_queue(app: tq.App, runs: int) -> dict[str, Any]:
         "max_ms": round(max(timings), 3),
         "plan": plan,
     }
+
+
+def traced_page_query(app: tq.App) -> str:
+    """The SQL of one `available_for` page, as SQLite ran it (values filled in)."""
+    traced: list[str] = []
+
+    def trace(connection: Any, _record: Any) -> None:
+        connection.set_trace_callback(traced.append)
+
+    sa.event.listen(app.engine, "connect", trace)
+    app.engine.dispose()
+    try:
+        app.queues.available_for(USER)
+    finally:
+        sa.event.remove(app.engine, "connect", trace)
+        app.engine.dispose()
+    return next(sql for sql in traced if "UNION ALL" in sql and "work_item_offers" in sql)
 
 
 def measure_starts(folder: Path, starts: int, rounds: int) -> dict[str, Any]:

@@ -458,3 +458,21 @@ def test_bad_queue_arguments_are_refused_before_any_sql(auth_app, arguments: dic
 def test_a_queue_belongs_to_somebody(auth_app):
     with pytest.raises(tq.AuthenticationRequiredError, match="pass user="):
         auth_app.queues.available_for(None)
+
+
+def test_a_user_with_more_audiences_than_one_query_holds_still_gets_one_ordered_page(auth_app):
+    staff(auth_app)
+    for i in range(101):
+        auth_app.auth.create_group(f"team-{i}")
+        auth_app.auth.add_member(f"team-{i}", ANN.id)
+    planned = [
+        tq.Offer.to_group("team-0", priority=1),
+        tq.Offer.to_group("team-100", priority=3),
+        tq.Offer.to_scope(TRIAGE, priority=2),
+        tq.Offer.to_group("team-57", priority=3),
+    ]
+    api = register(auth_app, single_task(offered(lambda ctx: planned.pop(0))))
+    made = [only_item(api, api.internal_initialize_root_workflow()) for _ in range(4)]
+    by_priority = [*sorted([made[1], made[3]]), made[2], made[0]]
+    assert ids(auth_app.queues.available_for(ANN)) == by_priority
+    assert ids(auth_app.queues.available_for(ANN, limit=2)) == by_priority[:2]

@@ -257,16 +257,17 @@ work_item_offers = sa.Table(
     sa.Column("claimed_by", Name),
     sa.Column("claimed_at", Timestamp),
     sa.Column("offered_at", Timestamp, nullable=False),
-    # Covers the queues: who it is offered to, open, (un)claimed, and the queue order.
-    sa.Index(
-        "ix_tasquencer_work_item_offers_audience",
-        "offer_kind",
-        "offer_target",
-        "is_open",
-        "claimed_by",
-        "priority",
-        "due_at",
-    ),
     sa.Index("ix_tasquencer_work_item_offers_claimed", "claimed_by", "is_open"),
     sqlite_with_rowid=False,
+)
+# Covers the queues: who it is offered to, open, (un)claimed, then in the queues' order, so a page
+# of one audience is read from the top of its index range.
+sa.Index(
+    "ix_tasquencer_work_item_offers_audience",
+    work_item_offers.c.offer_kind,
+    work_item_offers.c.offer_target,
+    work_item_offers.c.is_open,
+    work_item_offers.c.claimed_by,
+    work_item_offers.c.priority.desc(),
+    work_item_offers.c.due_at,
 )

@@ -133,7 +133,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_tasquencer_work_item_offers_audience",
         "tasquencer_work_item_offers",
-        ["offer_kind", "offer_target", "is_open", "claimed_by", "priority", "due_at"],
+        [
+            "offer_kind",
+            "offer_target",
+            "is_open",
+            "claimed_by",
+            sa.text("priority DESC"),
+            "due_at",
+        ],
     )
     op.create_index(
         "ix_tasquencer_work_item_offers_claimed",
