@@ -2,10 +2,10 @@
 
 A page is one query. Each audience (a scope, a group, the user, the agents; or a claimant) is a
 branch of a UNION ALL ordered and limited as a whole; each branch reads its range of an index
-in the queues' order (priority, highest first; due date, none last; work item id), so the
-database merges the branches and stops after a page (SQLite: MERGE (UNION ALL); PostgreSQL:
-Merge Append), however many work items the audiences hold. Only the page's rows are then read
-in full.
+in the queues' order (priority, highest first; due date, none last; work item id), so SQLite
+merges the branches and stops after a page (MERGE (UNION ALL)), however many work items the
+audiences hold; PostgreSQL merges them (Merge Append) or sorts the candidates the index gives,
+as its planner costs them. Only the page's rows are then read in full.
 """
 
 from __future__ import annotations
