@@ -6,9 +6,9 @@
     store         base
     engine        base, net, builder, store
     runtime       base, engine, store
-    api           base, engine, runtime, store
-    versioning    base, builder, engine, runtime, api, store
     audit, auth   base, engine, runtime, store
+    api           base, engine, runtime, store, auth
+    versioning    base, builder, engine, runtime, api, store
     app           all of the above
     web           base, audit, auth, and the public package (`import tasquencer as tq`)
     cli, demo, testing   anything
@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": BASE,
     "engine": BASE | {"net", "builder", "store"},
     "runtime": BASE | {"engine", "store"},
-    "api": BASE | {"engine", "runtime", "store"},
+    "api": BASE | {"engine", "runtime", "store", "auth"},
     "versioning": BASE | {"builder", "engine", "runtime", "api", "store"},
     "audit": BASE | {"engine", "runtime", "store"},
     "auth": BASE | {"engine", "runtime", "store"},

@@ -12,6 +12,10 @@ from typing import Any, Concatenate, TypeVar, overload
 
 from tasquencer import arguments
 from tasquencer.api.facade import WorkflowApi
+from tasquencer.auth.checks import check_scopes
+from tasquencer.auth.directory import Directory
+from tasquencer.auth.queues import WorkQueues
+from tasquencer.auth.users import Auth
 from tasquencer.builder.workflow import WorkflowBuilder
 from tasquencer.contexts import (
     ActionContext,
@@ -54,6 +58,10 @@ class App:
     `tq.App("sqlite:///app.db")` runs embedded; `tq.App("postgresql+psycopg://...")` lets many
     processes share the work. The engine's tables are created or upgraded on first use unless
     `auto_migrate=False` (then run `tasquencer db upgrade`).
+
+    `auth=tq.Auth(get_user=fn, scopes=[...])` says how to read the calling user from what
+    calls pass as `user=`, and which scopes roles may grant; `app.auth` manages groups and
+    roles, `app.queues` lists the work offered to people and agents.
     """
 
     def __init__(
@@ -63,8 +71,12 @@ class App:
         auto_migrate: bool = True,
         clock: Clock | None = None,
         sqlite_synchronous: str = "FULL",
+        auth: Auth | None = None,
         **engine_options: Any,
     ) -> None:
+        if auth is not None and not isinstance(auth, Auth):
+            raise TypeError(f"tq.App(auth=...) takes a tq.Auth(...), got {auth!r}")
+        self.auth_config = auth or Auth()
         self.url = url
         self.engine = database.create_engine(
             url, sqlite_synchronous=sqlite_synchronous, **engine_options
@@ -81,15 +93,22 @@ class App:
             registry=self.registry,
             versions=self.compiled_version,
         )
-        self.runtime = Runtime(self.core)
+        self.runtime = Runtime(self.core, self.auth_config.resolve_user)
+        self.auth = Directory(self.runtime.runner, self.auth_config.registry)
+        self.queues = WorkQueues(self.runtime)
         if auto_migrate:
             database.upgrade_schema(self.engine)
 
     # --- workflows -----------------------------------------------------------------------
 
     def register(self, versions: VersionsBuilder | WorkflowBuilder) -> WorkflowVersions:
-        """Check and register a workflow's versions; returns them, with `.api(version)`."""
+        """Check and register a workflow's versions; returns them, with `.api(version)`.
+
+        Offers and the policies of `tq.require_scope(...)` helpers may name only scopes the
+        app declares (`tq.Auth(scopes=[...])`)."""
         registered = register_versions(versions, self.runtime, self._workflows)
+        for version in registered.compiled.values():
+            check_scopes(version, self.auth_config.registry)
         for version in registered.compiled.values():
             self._versions[(registered.name, version.version_name)] = version
         self._workflows[registered.name] = registered
@@ -257,6 +276,7 @@ class App:
         *,
         ctx: MutationContext | None = ...,
         internal: bool = ...,
+        user: object = ...,
         **kwargs: object,
     ) -> R: ...
     @overload
@@ -267,10 +287,18 @@ class App:
         *,
         ctx: MutationContext | None = ...,
         internal: bool = ...,
+        user: object = ...,
         **kwargs: object,
     ) -> object: ...
     def run_mutation(
-        self, function: object, /, *, ctx: object = None, internal: bool = False, **kwargs: Any
+        self,
+        function: object,
+        /,
+        *,
+        ctx: object = None,
+        internal: bool = False,
+        user: object = None,
+        **kwargs: Any,
     ) -> Any:
         """Run a registered mutation and return its result.
 
@@ -278,9 +306,10 @@ class App:
         (all or nothing: if it raises, nothing it did remains). The call is external unless
         `internal=True`: a function registered `internal=True` refuses external calls. On
         PostgreSQL a call that loses a conflict with a concurrent one is run again from the
-        start, so mutations must be deterministic.
+        start, so mutations must be deterministic. `user=` names who is calling (given `ctx`,
+        the outer call's user is kept unless `user=` names another).
         """
-        return self.runtime.run_mutation(function, ctx=ctx, internal=internal, **kwargs)
+        return self.runtime.run_mutation(function, ctx=ctx, internal=internal, user=user, **kwargs)
 
     @overload
     def run_query(
@@ -290,6 +319,7 @@ class App:
         *,
         ctx: TransactionContext | None = ...,
         internal: bool = ...,
+        user: object = ...,
         **kwargs: object,
     ) -> R: ...
     @overload
@@ -300,74 +330,122 @@ class App:
         *,
         ctx: TransactionContext | None = ...,
         internal: bool = ...,
+        user: object = ...,
         **kwargs: object,
     ) -> object: ...
     def run_query(
-        self, function: object, /, *, ctx: object = None, internal: bool = False, **kwargs: Any
+        self,
+        function: object,
+        /,
+        *,
+        ctx: object = None,
+        internal: bool = False,
+        user: object = None,
+        **kwargs: Any,
     ) -> Any:
         """Run a registered query in a read-only transaction (or in `ctx`'s transaction)."""
-        return self.runtime.run_query(function, ctx=ctx, internal=internal, **kwargs)
+        return self.runtime.run_query(function, ctx=ctx, internal=internal, user=user, **kwargs)
 
     @overload
     def run_action(
-        self, function: Callable[..., Awaitable[R]], /, *, internal: bool = ..., **kwargs: object
+        self,
+        function: Callable[..., Awaitable[R]],
+        /,
+        *,
+        internal: bool = ...,
+        user: object = ...,
+        **kwargs: object,
     ) -> R: ...
     @overload
     def run_action(
-        self, function: Callable[..., R], /, *, internal: bool = ..., **kwargs: object
+        self,
+        function: Callable[..., R],
+        /,
+        *,
+        internal: bool = ...,
+        user: object = ...,
+        **kwargs: object,
     ) -> R: ...
     @overload
-    def run_action(self, function: str, /, *, internal: bool = ..., **kwargs: object) -> object: ...
-    def run_action(self, function: object, /, *, internal: bool = False, **kwargs: Any) -> Any:
-        """Run a registered action here and now (not as a job); async actions run to completion."""
-        return self.runtime.run_action(function, internal=internal, **kwargs)
-
-    @overload
-    async def run_action_async(
-        self, function: Callable[..., Awaitable[R]], /, *, internal: bool = ..., **kwargs: object
-    ) -> R: ...
-    @overload
-    async def run_action_async(
-        self, function: Callable[..., R], /, *, internal: bool = ..., **kwargs: object
-    ) -> R: ...
-    @overload
-    async def run_action_async(
-        self, function: str, /, *, internal: bool = ..., **kwargs: object
+    def run_action(
+        self, function: str, /, *, internal: bool = ..., user: object = ..., **kwargs: object
     ) -> object: ...
-    async def run_action_async(
-        self, function: object, /, *, internal: bool = False, **kwargs: Any
+    def run_action(
+        self, function: object, /, *, internal: bool = False, user: object = None, **kwargs: Any
     ) -> Any:
-        return await self.runtime.run_action_async(function, internal=internal, **kwargs)
+        """Run a registered action here and now (not as a job); async actions run to completion."""
+        return self.runtime.run_action(function, internal=internal, user=user, **kwargs)
+
+    @overload
+    async def run_action_async(
+        self,
+        function: Callable[..., Awaitable[R]],
+        /,
+        *,
+        internal: bool = ...,
+        user: object = ...,
+        **kwargs: object,
+    ) -> R: ...
+    @overload
+    async def run_action_async(
+        self,
+        function: Callable[..., R],
+        /,
+        *,
+        internal: bool = ...,
+        user: object = ...,
+        **kwargs: object,
+    ) -> R: ...
+    @overload
+    async def run_action_async(
+        self, function: str, /, *, internal: bool = ..., user: object = ..., **kwargs: object
+    ) -> object: ...
+    async def run_action_async(
+        self, function: object, /, *, internal: bool = False, user: object = None, **kwargs: Any
+    ) -> Any:
+        return await self.runtime.run_action_async(function, internal=internal, user=user, **kwargs)
 
     @overload
     async def run_mutation_async(
-        self, function: Callable[..., R], /, *, internal: bool = ..., **kwargs: object
+        self,
+        function: Callable[..., R],
+        /,
+        *,
+        internal: bool = ...,
+        user: object = ...,
+        **kwargs: object,
     ) -> R: ...
     @overload
     async def run_mutation_async(
-        self, function: str, /, *, internal: bool = ..., **kwargs: object
+        self, function: str, /, *, internal: bool = ..., user: object = ..., **kwargs: object
     ) -> object: ...
     async def run_mutation_async(
-        self, function: object, /, *, internal: bool = False, **kwargs: Any
+        self, function: object, /, *, internal: bool = False, user: object = None, **kwargs: Any
     ) -> Any:
         """`run_mutation` for async callers: the transaction runs in a worker thread."""
         return await asyncio.to_thread(
-            self.runtime.run_mutation, function, internal=internal, **kwargs
+            self.runtime.run_mutation, function, internal=internal, user=user, **kwargs
         )
 
     @overload
     async def run_query_async(
-        self, function: Callable[..., R], /, *, internal: bool = ..., **kwargs: object
+        self,
+        function: Callable[..., R],
+        /,
+        *,
+        internal: bool = ...,
+        user: object = ...,
+        **kwargs: object,
     ) -> R: ...
     @overload
     async def run_query_async(
-        self, function: str, /, *, internal: bool = ..., **kwargs: object
+        self, function: str, /, *, internal: bool = ..., user: object = ..., **kwargs: object
     ) -> object: ...
     async def run_query_async(
-        self, function: object, /, *, internal: bool = False, **kwargs: Any
+        self, function: object, /, *, internal: bool = False, user: object = None, **kwargs: Any
     ) -> Any:
         return await asyncio.to_thread(
-            self.runtime.run_query, function, internal=internal, **kwargs
+            self.runtime.run_query, function, internal=internal, user=user, **kwargs
         )
 
     # --- jobs ----------------------------------------------------------------------------

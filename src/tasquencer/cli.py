@@ -1,4 +1,5 @@
-"""The `tasquencer` command: demo, database upgrade, validation, graphs and inspection."""
+"""The `tasquencer` command: demo, database upgrade, validation, graphs, inspection, and the
+management of groups, roles and their members (`tasquencer auth ...`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import importlib
 import math
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,9 +26,26 @@ if TYPE_CHECKING:
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_cli = typer.Typer(no_args_is_help=True, help="The engine's database schema.")
 cli.add_typer(db_cli, name="db")
+auth_cli = typer.Typer(no_args_is_help=True, help="Groups, roles, members and scopes.")
+cli.add_typer(auth_cli, name="auth")
+groups_cli = typer.Typer(no_args_is_help=True, help="Groups of users.")
+roles_cli = typer.Typer(no_args_is_help=True, help="Roles and the scopes they grant.")
+members_cli = typer.Typer(no_args_is_help=True, help="Who belongs to a group.")
+assignments_cli = typer.Typer(no_args_is_help=True, help="Who holds a role.")
+auth_cli.add_typer(groups_cli, name="groups")
+auth_cli.add_typer(roles_cli, name="roles")
+auth_cli.add_typer(members_cli, name="members")
+auth_cli.add_typer(assignments_cli, name="assignments")
 console = Console()
 
 AppOption = Annotated[str, typer.Option("--app", help="The app to load, as module:attribute.")]
+DescriptionOption = Annotated[str | None, typer.Option(help="A description.")]
+ActiveOption = Annotated[
+    bool | None, typer.Option("--active/--inactive", help="Whether it counts.")
+]
+ExpiresOption = Annotated[
+    str | None, typer.Option("--expires", help="When it ends (ISO 8601 with a time zone).")
+]
 
 
 @cli.command()
@@ -273,6 +294,258 @@ def prune_jobs(
     age = _duration(older_than)
     loaded = _load_app(app)
     console.print(f"pruned {loaded.prune_jobs(older_than=age)} finished jobs")
+
+
+# --- auth ------------------------------------------------------------------------------------
+
+
+@auth_cli.command("scopes")
+def auth_scopes(app: AppOption) -> None:
+    """List the scopes the app's scope modules declare."""
+    table = Table("scope", "kind", "description", "tags", "deprecated")
+    for scope in _load_app(app).auth.scopes():
+        table.add_row(
+            scope.name,
+            scope.module_kind,
+            scope.description,
+            ", ".join(scope.tags),
+            "yes" if scope.deprecated else "",
+        )
+    console.print(table)
+
+
+@auth_cli.command("user")
+def auth_user(user_id: Annotated[str, typer.Argument(help="A user id.")], app: AppOption) -> None:
+    """Show what a user holds now: roles, scopes and groups."""
+    loaded = _load_app(app)
+    with _reported():
+        roles = [r.name for r in loaded.auth.roles_of(user_id)]
+        groups = [g.name for g in loaded.auth.groups_of(user_id)]
+        scopes = sorted(loaded.auth.scopes_of(user_id))
+    console.print(f"[bold]{user_id}[/bold]")
+    console.print(f"roles: {', '.join(roles) or 'none'}")
+    console.print(f"groups: {', '.join(groups) or 'none'}")
+    console.print(f"scopes: {', '.join(scopes) or 'none'}")
+
+
+@groups_cli.command("list")
+def groups_list(app: AppOption) -> None:
+    """List the groups."""
+    table = _table("id", "name", "active", "description")
+    for group in _load_app(app).auth.list_groups():
+        table.add_row(group.id, group.name, _yes(group.is_active), group.description)
+    console.print(table)
+
+
+@groups_cli.command("create")
+def groups_create(
+    name: str, app: AppOption, description: DescriptionOption = None, active: ActiveOption = None
+) -> None:
+    """Create a group."""
+    loaded = _load_app(app)
+    with _reported():
+        group = loaded.auth.create_group(
+            name, description=description or "", is_active=active is not False
+        )
+    console.print(f"created group {group.name} ({group.id})")
+
+
+@groups_cli.command("update")
+def groups_update(
+    name: str,
+    app: AppOption,
+    rename: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    description: DescriptionOption = None,
+    active: ActiveOption = None,
+) -> None:
+    """Rename a group, or change its description or active flag."""
+    loaded = _load_app(app)
+    changes = _given(new_name=rename, description=description, is_active=active)
+    with _reported():
+        group = loaded.auth.update_group(name, **changes)
+    console.print(f"updated group {group.name}")
+
+
+@groups_cli.command("delete")
+def groups_delete(name: str, app: AppOption) -> None:
+    """Delete a group with its memberships and role assignments."""
+    loaded = _load_app(app)
+    with _reported():
+        loaded.auth.delete_group(name)
+    console.print(f"deleted group {name}")
+
+
+@roles_cli.command("list")
+def roles_list(app: AppOption) -> None:
+    """List the roles with their scopes."""
+    table = _table("id", "name", "active", "scopes", "description")
+    for role in _load_app(app).auth.list_roles():
+        table.add_row(
+            role.id, role.name, _yes(role.is_active), ", ".join(role.scopes), role.description
+        )
+    console.print(table)
+
+
+ScopesOption = Annotated[list[str], typer.Option("--scope", help="A scope (repeat for more).")]
+
+
+@roles_cli.command("create")
+def roles_create(
+    name: str,
+    app: AppOption,
+    scope: ScopesOption,
+    description: DescriptionOption = None,
+    active: ActiveOption = None,
+) -> None:
+    """Create a role granting declared scopes."""
+    loaded = _load_app(app)
+    with _reported():
+        role = loaded.auth.create_role(
+            name, scope, description=description or "", is_active=active is not False
+        )
+    console.print(f"created role {role.name} ({role.id}): {', '.join(role.scopes)}")
+
+
+@roles_cli.command("update")
+def roles_update(
+    name: str,
+    app: AppOption,
+    rename: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="Replace the scopes.")] = None,
+    description: DescriptionOption = None,
+    active: ActiveOption = None,
+) -> None:
+    """Rename a role, or change its scopes, description or active flag."""
+    loaded = _load_app(app)
+    changes = _given(new_name=rename, scopes=scope, description=description, is_active=active)
+    with _reported():
+        role = loaded.auth.update_role(name, **changes)
+    console.print(f"updated role {role.name}: {', '.join(role.scopes)}")
+
+
+@roles_cli.command("delete")
+def roles_delete(name: str, app: AppOption) -> None:
+    """Delete a role with its assignments."""
+    loaded = _load_app(app)
+    with _reported():
+        loaded.auth.delete_role(name)
+    console.print(f"deleted role {name}")
+
+
+@members_cli.command("list")
+def members_list(group: str, app: AppOption) -> None:
+    """List a group's memberships, expired ones included."""
+    loaded = _load_app(app)
+    with _reported():
+        memberships = loaded.auth.memberships(group=group)
+    table = _table("user", "joined", "expires")
+    for member in memberships:
+        table.add_row(member.user_id, _time(member.joined_at), _time(member.expires_at))
+    console.print(table)
+
+
+@members_cli.command("add")
+def members_add(group: str, user_id: str, app: AppOption, expires: ExpiresOption = None) -> None:
+    """Make a user a member of a group."""
+    loaded = _load_app(app)
+    with _reported():
+        loaded.auth.add_member(group, user_id, expires_at=_when(expires))
+    console.print(f"{user_id} is a member of {group}")
+
+
+@members_cli.command("remove")
+def members_remove(group: str, user_id: str, app: AppOption) -> None:
+    """Remove a user from a group."""
+    loaded = _load_app(app)
+    with _reported():
+        loaded.auth.remove_member(group, user_id)
+    console.print(f"{user_id} is no longer a member of {group}")
+
+
+UserOption = Annotated[str | None, typer.Option("--user", help="A user id.")]
+GroupOption = Annotated[str | None, typer.Option("--group", help="A group name.")]
+
+
+@assignments_cli.command("list")
+def assignments_list(role: str, app: AppOption) -> None:
+    """List who holds a role."""
+    loaded = _load_app(app)
+    with _reported():
+        assignments = loaded.auth.role_assignments(role)
+    table = Table("user", "group", "assigned", "by", "expires")
+    for held in assignments:
+        table.add_row(
+            held.user_id or "",
+            held.group or "",
+            _time(held.assigned_at),
+            held.assigned_by or "",
+            _time(held.expires_at),
+        )
+    console.print(table)
+
+
+@assignments_cli.command("add")
+def assignments_add(
+    role: str,
+    app: AppOption,
+    user: UserOption = None,
+    group: GroupOption = None,
+    expires: ExpiresOption = None,
+    by: Annotated[str | None, typer.Option(help="Who assigns it.")] = None,
+) -> None:
+    """Give a role to a user (--user) or to a group (--group)."""
+    loaded = _load_app(app)
+    with _reported():
+        loaded.auth.assign_role(
+            role, user_id=user, group=group, expires_at=_when(expires), assigned_by=by
+        )
+    console.print(f"{user or group} holds role {role}")
+
+
+@assignments_cli.command("remove")
+def assignments_remove(
+    role: str, app: AppOption, user: UserOption = None, group: GroupOption = None
+) -> None:
+    """Take a role from a user (--user) or a group (--group)."""
+    loaded = _load_app(app)
+    with _reported():
+        loaded.auth.unassign_role(role, user_id=user, group=group)
+    console.print(f"{user or group} no longer holds role {role}")
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Refused input is printed and ends the command with status 1."""
+    try:
+        yield
+    except (TasquencerError, ValueError, TypeError) as error:
+        console.print(f"[red]{type(error).__name__}: {error}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _given(**options: object) -> dict[str, Any]:
+    """The options given on the command line (None: not given, left as they are)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected an ISO 8601 time, got {text!r}") from None
+    if when.tzinfo is None:
+        raise typer.BadParameter(f"{text!r} has no time zone (add +00:00 or Z)")
+    return when
+
+
+def _time(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat(timespec="seconds")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def _table(id_header: str, *headers: str) -> Table:

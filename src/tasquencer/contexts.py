@@ -29,14 +29,14 @@ an API call to run that call inside the same transaction.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal, Protocol, TypeVar, overload
 
 from sqlalchemy.orm import Session
 
-from tasquencer.records import JobRecord
+from tasquencer.records import JobRecord, Offer
 
 ExecutionMode = Literal["normal", "fastForward"]
 Path = tuple[str, ...]
@@ -50,10 +50,20 @@ Schedulable = Callable[..., object] | str
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """The person or agent behind a call, as the app's user provider describes them."""
+    """The person or agent behind a call, as the app's user provider describes them.
+
+    `is_agent`: an AI agent or another system, which claims work offered to agents;
+    `attributes`: whatever else the provider knows (policies can read it).
+    """
 
     id: str
     name: str | None = None
+    is_agent: bool = False
+    attributes: Mapping[str, object] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError(f"a user's id is a non-empty str, got {self.id!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +339,11 @@ class WorkItemActionHandle(WorkItemInfo, Protocol):
 
     def reset(self) -> str: ...
 
+    def offer(self, offer: Offer) -> None:
+        """Offer the work item (creating it first) in its initialize action; replaces the
+        builder's offer."""
+        ...
+
 
 class WorkItemActionContext(InWorkflowContext, LifecycleContext, Protocol):
     """A work item action callback `(ctx, payload) -> None`.
@@ -367,6 +382,10 @@ class WorkItemActivityHandle(WorkItemInfo, Protocol):
     def fail(self, payload: object = None) -> None: ...
 
     def cancel(self, payload: object = None) -> None: ...
+
+    def offer(self, offer: Offer) -> None:
+        """Offer the work item, in `on_initialized` (replaces the builder's offer)."""
+        ...
 
 
 class WorkItemActivityContext(WorkItemTeardownContext, LifecycleContext, Protocol):
@@ -715,6 +734,53 @@ class DynamicCompositePolicyContext(PolicyContext, Protocol):
 
 
 Router = Callable[[RouterContext], "Route | Sequence[Route]"]
+
+
+# --- authorization ---------------------------------------------------------------------------
+
+
+class AuthorizationContext(TransactionContext, Protocol):
+    """What an action's access policy sees; it returns True to allow the call.
+
+    Policies run for external calls only, before the action changes anything. `scopes` and
+    `groups` (names) are the user's, resolved once per call (empty without a user).
+    """
+
+    @property
+    def action(self) -> str:
+        """The action called: "initialize", "start", "complete", "fail", "cancel", "reset"."""
+        ...
+
+    @property
+    def payload(self) -> object:
+        """The action's payload, validated by its schema."""
+        ...
+
+    @property
+    def work_item(self) -> WorkItemInfo | None:
+        """The work item acted on (None for workflow actions and a work item's initialize)."""
+        ...
+
+    @property
+    def workflow(self) -> WorkflowInfo | None:
+        """The workflow acted on, or the work item's; None for a new root workflow."""
+        ...
+
+    @property
+    def claimed_by(self) -> str | None:
+        """The id of the user holding the work item's claim, if any."""
+        ...
+
+    @property
+    def scopes(self) -> frozenset[str]: ...
+
+    @property
+    def groups(self) -> frozenset[str]: ...
+
+    def has_scope(self, scope: str) -> bool: ...
+
+
+AccessPolicy = Callable[[AuthorizationContext], bool]
 
 
 # --- actions (outside any transaction) -------------------------------------------------------

@@ -16,12 +16,18 @@
     │   └── StructuralIntegrityError (UnknownChildWorkflowError), ConstraintViolationError
     ├── EntityNotFoundError
     │   └── WorkflowNotFoundError, WorkItemNotFoundError, TaskNotFoundError,
-    │       ConditionNotFoundError, JobNotFoundError
+    │       ConditionNotFoundError, JobNotFoundError, GroupNotFoundError, RoleNotFoundError,
+    │       AssignmentNotFoundError
     ├── ElementNotFoundInPathError
     │   └── WorkItemCannotHaveChildrenError
     ├── NotInternalMutationError, TaskInvalidRouteError, InvalidPolicyResultError,
     │   InvalidMigrationModeError,
     │   WorkItemAutoTriggerAlreadySetError, RegisterScheduledNotAllowedError
+    ├── AuthorizationError               a policy refused an external call
+    │   └── AuthenticationRequiredError (no user), ForbiddenError (this user may not)
+    ├── WorkItemClaimError               a claim was refused (also a TasquencerInvariantError)
+    │   └── WorkItemAlreadyClaimedError, WorkItemNotOfferedError
+    ├── UnknownScopeError (also a ValueError), AlreadyExistsError
     ├── PayloadValidationError (also a ValueError), SerializationError (also a TypeError)
     └── TransactionAbortedError, TransactionClosedError, NestedCallError
 
@@ -261,6 +267,46 @@ class SerializationError(TasquencerError, TypeError):
     """A value that must be stored as JSON (job arguments) is not JSON-serializable."""
 
 
+# --- authorization and claims ----------------------------------------------------------------
+
+
+class AuthorizationError(TasquencerError):
+    """An external call was refused by the policy of the action it would run; nothing changed."""
+
+
+class AuthenticationRequiredError(AuthorizationError):
+    """The policy refused a call that names no user (an HTTP layer answers 401)."""
+
+
+class ForbiddenError(AuthorizationError):
+    """The policy refused the call's user (an HTTP layer answers 403)."""
+
+
+class WorkItemClaimError(TasquencerInvariantError):
+    """A work item cannot be claimed, or acted on, by this user."""
+
+    def __init__(self, work_item_id: str, claimed_by: str | None, message: str) -> None:
+        super().__init__(message)
+        self.work_item_id = work_item_id
+        self.claimed_by = claimed_by
+
+
+class WorkItemAlreadyClaimedError(WorkItemClaimError):
+    """Someone else holds the claim (a lost race, or another user's work item)."""
+
+
+class WorkItemNotOfferedError(WorkItemClaimError):
+    """The work item is not offered to this user (no offer, another audience, or not open)."""
+
+
+class UnknownScopeError(TasquencerError, ValueError):
+    """A scope that no scope module of the app declares."""
+
+
+class AlreadyExistsError(TasquencerError):
+    """A group or role name, a membership or a role assignment that exists already."""
+
+
 # --- lookups ---------------------------------------------------------------------------------
 
 
@@ -286,6 +332,18 @@ class ConditionNotFoundError(EntityNotFoundError):
 
 class JobNotFoundError(EntityNotFoundError):
     pass
+
+
+class GroupNotFoundError(EntityNotFoundError):
+    pass
+
+
+class RoleNotFoundError(EntityNotFoundError):
+    pass
+
+
+class AssignmentNotFoundError(EntityNotFoundError):
+    """A membership or role assignment to remove does not exist."""
 
 
 class ElementNotFoundInPathError(TasquencerError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import (
 
 from typing_extensions import TypedDict
 
-from tasquencer.errors import ElementNotFoundInPathError, describe
+from tasquencer.errors import ElementNotFoundInPathError, SerializationError, describe
 
 WorkflowState = Literal["initialized", "started", "completed", "failed", "canceled"]
 TaskState = Literal["disabled", "enabled", "started", "completed", "failed", "canceled"]
@@ -193,3 +194,191 @@ class WorkflowStructure(TypedDict):
     conditions: list[ConditionStructure]
     flows: list[FlowStructure]
     cancellation_regions: dict[str, RegionStructure]
+
+
+# --- authorization and work queues -----------------------------------------------------------
+
+OfferKind = Literal["scope", "group", "user", "agent"]
+OFFER_KINDS: tuple[OfferKind, ...] = get_args(OfferKind)
+MAX_TITLE = 500
+MAX_TARGET = 200
+MAX_PRIORITY = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """Who a work item is offered to, and what a work queue shows of it.
+
+    `Offer.to_scope("er:triage:write")` (users holding the scope), `Offer.to_group("nurses")`,
+    `Offer.to_user("u-17")`, `Offer.to_agents()`. `priority`: higher first; `payload`: any JSON
+    value the UI needs (ids, a summary), shown as is in the queue.
+    """
+
+    kind: OfferKind
+    target: str
+    title: str | None = None
+    priority: int = 0
+    due_at: datetime | None = None
+    payload: object = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in OFFER_KINDS:
+            raise ValueError(
+                f"an offer's kind must be one of {OFFER_KINDS}, got {describe(self.kind)}"
+            )
+        if not _storable(self.target, MAX_TARGET) or (self.kind != "agent" and not self.target):
+            raise ValueError(
+                f"an offer to a {self.kind} names it with a non-empty str of at most "
+                f"{MAX_TARGET} characters, got {describe(self.target)}"
+            )
+        if self.title is not None and not _storable(self.title, MAX_TITLE):
+            raise ValueError(
+                f"an offer's title is a str of at most {MAX_TITLE} characters without NUL, "
+                f"got {describe(self.title)}"
+            )
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise TypeError(f"an offer's priority is an int, got {describe(self.priority)}")
+        if abs(self.priority) > MAX_PRIORITY:
+            raise ValueError(f"an offer's priority must be within ±{MAX_PRIORITY}")
+        if self.due_at is not None and (
+            not isinstance(self.due_at, datetime) or self.due_at.tzinfo is None
+        ):
+            raise ValueError(
+                f"an offer's due_at is a timezone-aware datetime, got {describe(self.due_at)}"
+            )
+        try:
+            json.dumps(self.payload, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            raise SerializationError(
+                f"an offer's payload is stored as JSON; {describe(self.payload)} is not JSON"
+            ) from None
+
+    @classmethod
+    def to_scope(
+        cls,
+        scope: str,
+        *,
+        title: str | None = None,
+        priority: int = 0,
+        due_at: datetime | None = None,
+        payload: object = None,
+    ) -> Offer:
+        """Offered to every user whose roles grant `scope`."""
+        return cls("scope", scope, title, priority, due_at, payload)
+
+    @classmethod
+    def to_group(
+        cls,
+        group: str,
+        *,
+        title: str | None = None,
+        priority: int = 0,
+        due_at: datetime | None = None,
+        payload: object = None,
+    ) -> Offer:
+        """Offered to the active members of a group (by name)."""
+        return cls("group", group, title, priority, due_at, payload)
+
+    @classmethod
+    def to_user(
+        cls,
+        user_id: str,
+        *,
+        title: str | None = None,
+        priority: int = 0,
+        due_at: datetime | None = None,
+        payload: object = None,
+    ) -> Offer:
+        """Offered to one user."""
+        return cls("user", user_id, title, priority, due_at, payload)
+
+    @classmethod
+    def to_agents(
+        cls,
+        *,
+        title: str | None = None,
+        priority: int = 0,
+        due_at: datetime | None = None,
+        payload: object = None,
+    ) -> Offer:
+        """Offered to agents (users with `is_agent`); never shown in people's queues."""
+        return cls("agent", "", title, priority, due_at, payload)
+
+
+def _storable(value: object, maximum: int) -> bool:
+    return isinstance(value, str) and len(value) <= maximum and "\x00" not in value
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """A work item as a work queue shows it. `offer_target` is the scope, the group's id, the
+    user id, or "" for agents; `workflow_name` is the root workflow's name."""
+
+    work_item_id: str
+    work_item_name: str
+    workflow_id: str
+    root_workflow_id: str
+    workflow_name: str
+    task_name: str
+    state: WorkItemState
+    offer_kind: OfferKind
+    offer_target: str
+    title: str | None
+    priority: int
+    due_at: datetime | None
+    payload: object
+    claimed_by: str | None
+    claimed_at: datetime | None
+    offered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A scope a scope module declares: `name` is the full name (`er:triage:write`)."""
+
+    name: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    deprecated: bool = False
+    module_kind: Literal["domain", "system"] = "domain"
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: str
+    name: str
+    description: str
+    is_active: bool
+    metadata: object = field(hash=False)
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    id: str
+    name: str
+    description: str
+    scopes: tuple[str, ...]
+    is_active: bool
+    metadata: object = field(hash=False)
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    user_id: str
+    group: str
+    joined_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAssignment:
+    """A role held by a user directly (`user_id`) or by a group's members (`group`)."""
+
+    role: str
+    user_id: str | None
+    group: str | None
+    assigned_at: datetime
+    assigned_by: str | None
+    expires_at: datetime | None

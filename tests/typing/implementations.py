@@ -6,6 +6,8 @@ Checked by tests/test_typing.py; never run.
 from __future__ import annotations
 
 import tasquencer as tq
+from tasquencer.auth.authorization import AuthorizationCtx
+from tasquencer.auth.policies import ScopePolicy
 from tasquencer.engine import contexts as engine
 from tasquencer.runtime.actions import ActionCtx, AsyncActionCtx
 from tasquencer.runtime.functions import MutationCtx, QueryCtx
@@ -71,3 +73,11 @@ def action(ctx: ActionCtx) -> tq.ActionContext:
 
 def async_action(ctx: AsyncActionCtx) -> tq.AsyncActionContext:
     return ctx
+
+
+def authorization(ctx: AuthorizationCtx) -> tq.AuthorizationContext:
+    return ctx
+
+
+def scope_policy(policy: ScopePolicy) -> tq.AccessPolicy:
+    return policy

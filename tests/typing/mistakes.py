@@ -129,3 +129,24 @@ def action_with_a_mutation_ctx(ctx: tq.MutationContext) -> None:
 
 def schedule_a_number(ctx: tq.MutationContext) -> None:
     ctx.scheduler.run_after(0, 42)  # type: ignore[arg-type]
+
+
+def policy_says_allow(ctx: tq.AuthorizationContext) -> str:
+    return "allow"
+
+
+def policy_of_a_task(ctx: tq.TaskActivityContext) -> bool:
+    return True
+
+
+def offer_from_a_task(ctx: tq.TaskActivityContext) -> tq.Offer:
+    return tq.Offer.to_agents()
+
+
+Builder.work_item_actions().start(policy=policy_says_allow)  # type: ignore[arg-type]
+Builder.work_item_actions().start(policy=policy_of_a_task)  # type: ignore[arg-type]
+Builder.work_item_actions().start()  # type: ignore[call-overload]
+Builder.work_item("x").with_offer("ann")  # type: ignore[arg-type]
+Builder.work_item("x").with_offer(offer_from_a_task)  # type: ignore[arg-type]
+tq.Offer.to_scope("er:x", priority="high")  # type: ignore[arg-type]
+tq.require_any_scope(["er:x"])  # type: ignore[arg-type]

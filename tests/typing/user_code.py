@@ -167,3 +167,57 @@ snapshot: tq.WorkflowSnapshot = api.get_workflow_snapshot(case_id)
 structure: tq.WorkflowStructure = api.get_workflow_structure()
 tasks = [task["name"] for task in structure["tasks"]]
 api.complete_work_item(items[0].id, {"approve": True})
+
+
+# --- authorization and work queues -----------------------------------------------------------
+
+
+class Request:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def user_of(request: Request) -> tq.User | None:
+    return tq.User(request.token, attributes={"team": "er"}) if request.token else None
+
+
+def only_owner(ctx: tq.AuthorizationContext) -> bool:
+    return ctx.user is not None and ctx.claimed_by in (None, ctx.user.id)
+
+
+def offer_of(ctx: tq.WorkItemActivityContext) -> tq.Offer | None:
+    return tq.Offer.to_group("nurses", title=ctx.work_item.name, payload={"bed": 3})
+
+
+def offer_in_action(ctx: tq.WorkItemActionContext, payload: None) -> None:
+    ctx.work_item.offer(tq.Offer.to_agents(priority=2))
+
+
+er = tq.scopes("er").scope("triage:write", description="Triage").module(tq.scopes("x").scope("y"))
+secured = (
+    Builder.work_item("triage")
+    .with_offer(offer_of)
+    .with_actions(
+        Builder.work_item_actions()
+        .initialize(None, offer_in_action, policy=tq.require_scope("er:triage:write"))
+        .start(policy=tq.any_policy(tq.require_any_scope("er:x:y"), only_owner))
+        .complete(Decision, record, policy=tq.all_policies(only_owner))
+    )
+)
+also_secured = Builder.work_item("check").with_offer(tq.Offer.to_scope("er:x:y"))
+guarded_workflow = Builder.workflow("guarded").with_actions(
+    Builder.workflow_actions()
+    .initialize(policy=tq.require_all_scopes("er:x:y"))
+    .cancel(policy=only_owner)
+)
+secure_app = tq.App("sqlite:///secure.db", auth=tq.Auth(get_user=user_of, scopes=[er]))
+secure_app.auth.create_role("nurse", ["er:triage:write"])
+secure_app.auth.assign_role("nurse", group="nurses", assigned_by="admin")
+member: tq.Membership = secure_app.auth.add_member("nurses", "ann")
+held: frozenset[str] = secure_app.auth.scopes_of("ann")
+queue: list[tq.QueueItem] = secure_app.queues.available_for(Request("ann"), limit=20)
+claimed: tq.QueueItem = secure_app.queues.claim(queue[0].work_item_id, user=tq.User("ann"))
+mine = secure_app.queues.claimed_by(Request("ann"), workflow_name="approval", after=None)
+api.start_work_item(claimed.work_item_id, user=Request("ann"))
+api.list_work_items(case_id, user=tq.User("ann"))
+app.run_mutation(open_case, title="x", user=tq.User("ann"))

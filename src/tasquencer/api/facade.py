@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 
 from tasquencer import arguments
 from tasquencer.api import reads
+from tasquencer.auth import guard
 from tasquencer.contexts import EXTERNAL, INTERNAL, Caller, MutationContext, TransactionContext
 from tasquencer.engine import lookup, work_items, workflows
 from tasquencer.engine.definitions import CompiledVersion, describe_actions, describe_structure
 from tasquencer.engine.execution import Execution
+from tasquencer.engine.instances import WorkItemInstance
 from tasquencer.records import (
     WORK_ITEM_STATES,
     WORKFLOW_STATES,
@@ -44,8 +46,14 @@ class WorkflowApi:
     """`versions.api("v1")`: drive and read instances of one workflow version.
 
     The public methods run as external calls: default actions refuse them, custom actions see
-    `ctx.is_internal == False`. Each has an `internal_` twin for server code, jobs and actions
-    calling back. Reads have no twin.
+    `ctx.is_internal == False`, and actions with an access policy run only when it allows the
+    call's user. Each has an `internal_` twin for server code, jobs and actions calling back.
+    Reads have no twin.
+
+    `user=` names who is calling: a `tq.User`, or whatever the app's user provider reads one
+    from (`tq.App(..., auth=tq.Auth(get_user=fn))`). A call given `ctx=` and no `user=` is made
+    by the outer call's user. An external start by a user claims the work item if it is
+    offered and unclaimed; an external call on a work item somebody else has claimed is refused.
     """
 
     def __init__(self, runtime: Runtime, version: CompiledVersion) -> None:
@@ -59,28 +67,40 @@ class WorkflowApi:
     # --- workflows -------------------------------------------------------------------------
 
     def initialize_root_workflow(
-        self, payload: object = None, *, ctx: MutationContext | None = None
+        self, payload: object = None, *, ctx: MutationContext | None = None, user: object = None
     ) -> str:
         """Start a new instance of this version; returns its id."""
         return self._command(
-            "initialize_root_workflow", ctx, EXTERNAL, (), self._initialize_root, payload
+            "initialize_root_workflow", ctx, user, EXTERNAL, (), self._initialize_root, payload
         )
 
     def internal_initialize_root_workflow(
-        self, payload: object = None, *, ctx: MutationContext | None = None
+        self, payload: object = None, *, ctx: MutationContext | None = None, user: object = None
     ) -> str:
         """`initialize_root_workflow` as an internal call."""
         return self._command(
-            "internal_initialize_root_workflow", ctx, INTERNAL, (), self._initialize_root, payload
+            "internal_initialize_root_workflow",
+            ctx,
+            user,
+            INTERNAL,
+            (),
+            self._initialize_root,
+            payload,
         )
 
     def cancel_root_workflow(
-        self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        workflow_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         """Cancel a root instance (its cancel action validates `payload`)."""
         self._command(
             "cancel_root_workflow",
             ctx,
+            user,
             EXTERNAL,
             _workflow_tree(workflow_id),
             self._cancel_root,
@@ -89,11 +109,17 @@ class WorkflowApi:
         )
 
     def internal_cancel_root_workflow(
-        self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        workflow_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         self._command(
             "internal_cancel_root_workflow",
             ctx,
+            user,
             INTERNAL,
             _workflow_tree(workflow_id),
             self._cancel_root,
@@ -102,7 +128,12 @@ class WorkflowApi:
         )
 
     def initialize_workflow(
-        self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        target: TargetArg,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> str:
         """Create a child workflow of a composite task; returns its id.
 
@@ -112,6 +143,7 @@ class WorkflowApi:
         return self._command(
             "initialize_workflow",
             ctx,
+            user,
             EXTERNAL,
             _target_tree(target),
             self._initialize_child,
@@ -120,11 +152,17 @@ class WorkflowApi:
         )
 
     def internal_initialize_workflow(
-        self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        target: TargetArg,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> str:
         return self._command(
             "internal_initialize_workflow",
             ctx,
+            user,
             INTERNAL,
             _target_tree(target),
             self._initialize_child,
@@ -133,12 +171,18 @@ class WorkflowApi:
         )
 
     def cancel_workflow(
-        self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        workflow_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         """Cancel a workflow instance, root or child."""
         self._command(
             "cancel_workflow",
             ctx,
+            user,
             EXTERNAL,
             _workflow_tree(workflow_id),
             self._cancel,
@@ -147,11 +191,17 @@ class WorkflowApi:
         )
 
     def internal_cancel_workflow(
-        self, workflow_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        workflow_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         self._command(
             "internal_cancel_workflow",
             ctx,
+            user,
             INTERNAL,
             _workflow_tree(workflow_id),
             self._cancel,
@@ -162,12 +212,18 @@ class WorkflowApi:
     # --- work items ------------------------------------------------------------------------
 
     def initialize_work_item(
-        self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        target: TargetArg,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> str:
         """Create a work item of a task; returns its id."""
         return self._command(
             "initialize_work_item",
             ctx,
+            user,
             EXTERNAL,
             _target_tree(target),
             self._initialize_work_item,
@@ -176,11 +232,17 @@ class WorkflowApi:
         )
 
     def internal_initialize_work_item(
-        self, target: TargetArg, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        target: TargetArg,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> str:
         return self._command(
             "internal_initialize_work_item",
             ctx,
+            user,
             INTERNAL,
             _target_tree(target),
             self._initialize_work_item,
@@ -189,12 +251,18 @@ class WorkflowApi:
         )
 
     def start_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         """Start an initialized work item (its task and workflow start with it if needed)."""
         self._command(
             "start_work_item",
             ctx,
+            user,
             EXTERNAL,
             _item_tree(work_item_id),
             self._start,
@@ -203,11 +271,17 @@ class WorkflowApi:
         )
 
     def internal_start_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         self._command(
             "internal_start_work_item",
             ctx,
+            user,
             INTERNAL,
             _item_tree(work_item_id),
             self._start,
@@ -216,12 +290,18 @@ class WorkflowApi:
         )
 
     def complete_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         """Complete a started work item; its task's policy decides what follows."""
         self._command(
             "complete_work_item",
             ctx,
+            user,
             EXTERNAL,
             _item_tree(work_item_id),
             self._complete,
@@ -230,11 +310,17 @@ class WorkflowApi:
         )
 
     def internal_complete_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         self._command(
             "internal_complete_work_item",
             ctx,
+            user,
             INTERNAL,
             _item_tree(work_item_id),
             self._complete,
@@ -243,12 +329,18 @@ class WorkflowApi:
         )
 
     def fail_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         """Fail a started work item (by default its task and workflow fail with it)."""
         self._command(
             "fail_work_item",
             ctx,
+            user,
             EXTERNAL,
             _item_tree(work_item_id),
             self._fail,
@@ -257,11 +349,17 @@ class WorkflowApi:
         )
 
     def internal_fail_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         self._command(
             "internal_fail_work_item",
             ctx,
+            user,
             INTERNAL,
             _item_tree(work_item_id),
             self._fail,
@@ -270,12 +368,18 @@ class WorkflowApi:
         )
 
     def cancel_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         """Cancel an initialized or started work item."""
         self._command(
             "cancel_work_item",
             ctx,
+            user,
             EXTERNAL,
             _item_tree(work_item_id),
             self._cancel_item,
@@ -284,11 +388,17 @@ class WorkflowApi:
         )
 
     def internal_cancel_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         self._command(
             "internal_cancel_work_item",
             ctx,
+            user,
             INTERNAL,
             _item_tree(work_item_id),
             self._cancel_item,
@@ -297,12 +407,18 @@ class WorkflowApi:
         )
 
     def reset_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         """Put a started work item back to initialized; its task stays started."""
         self._command(
             "reset_work_item",
             ctx,
+            user,
             EXTERNAL,
             _item_tree(work_item_id),
             self._reset,
@@ -311,11 +427,17 @@ class WorkflowApi:
         )
 
     def internal_reset_work_item(
-        self, work_item_id: str, payload: object = None, *, ctx: MutationContext | None = None
+        self,
+        work_item_id: str,
+        payload: object = None,
+        *,
+        ctx: MutationContext | None = None,
+        user: object = None,
     ) -> None:
         self._command(
             "internal_reset_work_item",
             ctx,
+            user,
             INTERNAL,
             _item_tree(work_item_id),
             self._reset,
@@ -326,45 +448,53 @@ class WorkflowApi:
     # --- reads -----------------------------------------------------------------------------
 
     def get_workflow_state(
-        self, workflow_id: str, *, ctx: TransactionContext | None = None
+        self, workflow_id: str, *, ctx: TransactionContext | None = None, user: object = None
     ) -> WorkflowState:
         return self._read(
-            "get_workflow_state", ctx, lambda tx: reads.workflow_state(tx, self._name, workflow_id)
+            "get_workflow_state",
+            ctx,
+            user,
+            lambda tx: reads.workflow_state(tx, self._name, workflow_id),
         )
 
     def get_work_item_state(
-        self, work_item_id: str, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, *, ctx: TransactionContext | None = None, user: object = None
     ) -> WorkItemState:
         return self._read(
             "get_work_item_state",
             ctx,
+            user,
             lambda tx: reads.work_item_state(tx, self._name, work_item_id),
         )
 
     def get_work_item(
-        self, work_item_id: str, *, ctx: TransactionContext | None = None
+        self, work_item_id: str, *, ctx: TransactionContext | None = None, user: object = None
     ) -> WorkItem:
         """One work item's record (as `list_work_items` gives it)."""
         return self._read(
-            "get_work_item", ctx, lambda tx: reads.work_item(tx, self._name, work_item_id)
+            "get_work_item", ctx, user, lambda tx: reads.work_item(tx, self._name, work_item_id)
         )
 
     def get_workflow_task_states(
-        self, workflow_id: str, *, ctx: TransactionContext | None = None
+        self, workflow_id: str, *, ctx: TransactionContext | None = None, user: object = None
     ) -> dict[str, str]:
         """`{task name: state}` of one instance (conditions are not tasks: none here)."""
         return self._read(
             "get_workflow_task_states",
             ctx,
+            user,
             lambda tx: reads.task_states(tx, self._name, workflow_id),
         )
 
     def get_workflow_snapshot(
-        self, workflow_id: str, *, ctx: TransactionContext | None = None
+        self, workflow_id: str, *, ctx: TransactionContext | None = None, user: object = None
     ) -> WorkflowSnapshot:
         """State, tasks (state, generation), markings, work items and child workflows."""
         return self._read(
-            "get_workflow_snapshot", ctx, lambda tx: reads.snapshot(tx, self._name, workflow_id)
+            "get_workflow_snapshot",
+            ctx,
+            user,
+            lambda tx: reads.snapshot(tx, self._name, workflow_id),
         )
 
     def list_work_items(
@@ -374,6 +504,7 @@ class WorkflowApi:
         state: str | None = None,
         *,
         ctx: TransactionContext | None = None,
+        user: object = None,
     ) -> list[WorkItem]:
         """Work items of every generation, oldest first."""
         arguments.optional_text(task_name, "task_name")
@@ -382,6 +513,7 @@ class WorkflowApi:
         return self._read(
             "list_work_items",
             ctx,
+            user,
             lambda tx: reads.list_work_items(tx, self._name, workflow_id, task_name, state),
         )
 
@@ -391,23 +523,29 @@ class WorkflowApi:
         task_name: str | None = None,
         *,
         ctx: TransactionContext | None = None,
+        user: object = None,
     ) -> list[ChildWorkflow]:
         """Child workflows of every generation, oldest first."""
         arguments.optional_text(task_name, "task_name")
         return self._read(
             "list_child_workflows",
             ctx,
+            user,
             lambda tx: reads.list_child_workflows(tx, self._name, workflow_id, task_name),
         )
 
     def list_workflows(
-        self, state: str | None = None, *, ctx: TransactionContext | None = None
+        self,
+        state: str | None = None,
+        *,
+        ctx: TransactionContext | None = None,
+        user: object = None,
     ) -> list[WorkflowRecord]:
         """Root workflows of this version, oldest first."""
         if state is not None:
             arguments.one_of(state, "state", WORKFLOW_STATES)
         return self._read(
-            "list_workflows", ctx, lambda tx: reads.list_workflows(tx, self.version, state)
+            "list_workflows", ctx, user, lambda tx: reads.list_workflows(tx, self.version, state)
         )
 
     def get_workflow_structure(self, *, ctx: TransactionContext | None = None) -> WorkflowStructure:
@@ -425,46 +563,65 @@ class WorkflowApi:
         return self.version.workflow_name
 
     def _initialize_root(self, ex: Execution, caller: Caller, payload: object) -> str:
+        guard.workflow_action(ex, self.version.root, "initialize", None, caller, payload)
         return workflows.initialize_root(ex, self.version, payload, caller)
 
     def _cancel_root(
         self, ex: Execution, caller: Caller, workflow_id: str, payload: object
     ) -> None:
-        workflows.cancel(lookup.root_workflow(ex, self._name, workflow_id), payload, caller)
+        workflow = lookup.root_workflow(ex, self._name, workflow_id)
+        guard.workflow_action(ex, workflow.definition, "cancel", workflow.info(), caller, payload)
+        workflows.cancel(workflow, payload, caller)
 
     def _initialize_child(
         self, ex: Execution, caller: Caller, target: TargetArg, payload: object
     ) -> str:
         task, child = lookup.child_workflow_target(ex, self._name, target)
+        guard.workflow_action(ex, child, "initialize", task.workflow.info(), caller, payload)
         return workflows.initialize_child(task, child, payload, caller)
 
     def _cancel(self, ex: Execution, caller: Caller, workflow_id: str, payload: object) -> None:
-        workflows.cancel(lookup.workflow(ex, self._name, workflow_id), payload, caller)
+        workflow = lookup.workflow(ex, self._name, workflow_id)
+        guard.workflow_action(ex, workflow.definition, "cancel", workflow.info(), caller, payload)
+        workflows.cancel(workflow, payload, caller)
 
     def _initialize_work_item(
         self, ex: Execution, caller: Caller, target: TargetArg, payload: object
     ) -> str:
         task = lookup.work_item_target(ex, self._name, target)
+        guard.new_work_item(task, caller, payload)
         return work_items.initialize(task, payload, caller)
 
     def _start(self, ex: Execution, caller: Caller, work_item_id: str, payload: object) -> None:
-        work_items.start(lookup.work_item(ex, self._name, work_item_id), payload, caller)
+        item = self._work_item(ex, caller, work_item_id, "start", payload)
+        work_items.start(item, payload, caller)
 
     def _complete(self, ex: Execution, caller: Caller, work_item_id: str, payload: object) -> None:
-        item = lookup.work_item(ex, self._name, work_item_id)
+        item = self._work_item(ex, caller, work_item_id, "complete", payload)
         work_items.finish(item, payload, "complete", caller)
 
     def _fail(self, ex: Execution, caller: Caller, work_item_id: str, payload: object) -> None:
-        item = lookup.work_item(ex, self._name, work_item_id)
+        item = self._work_item(ex, caller, work_item_id, "fail", payload)
         work_items.finish(item, payload, "fail", caller)
 
     def _cancel_item(
         self, ex: Execution, caller: Caller, work_item_id: str, payload: object
     ) -> None:
-        work_items.cancel(lookup.work_item(ex, self._name, work_item_id), payload, caller)
+        item = self._work_item(ex, caller, work_item_id, "cancel", payload)
+        work_items.cancel(item, payload, caller)
 
     def _reset(self, ex: Execution, caller: Caller, work_item_id: str, payload: object) -> None:
-        work_items.reset(lookup.work_item(ex, self._name, work_item_id), payload, caller)
+        item = self._work_item(ex, caller, work_item_id, "reset", payload)
+        work_items.reset(item, payload, caller)
+
+    def _work_item(
+        self, ex: Execution, caller: Caller, work_item_id: str, action: str, payload: object
+    ) -> WorkItemInstance:
+        """The work item, once the external call has passed its policy and claim (a start by
+        a user claims it)."""
+        item = lookup.work_item(ex, self._name, work_item_id)
+        guard.work_item_action(item, action, caller, payload, claim=action == "start")
+        return item
 
     # --- running them ----------------------------------------------------------------------
 
@@ -472,23 +629,31 @@ class WorkflowApi:
         self,
         name: str,
         ctx: MutationContext | None,
+        user: object,
         caller: Caller,
         trees: list[TreeHint] | tuple[()],
         command: Callable[..., R],
         *args: object,
     ) -> R:
-        """Run a command in a transaction of its own, or all or nothing inside `ctx`'s."""
+        """Run a command in a transaction of its own, or all or nothing inside `ctx`'s, as
+        `caller` made by `user` (or, nested, by the outer call's user)."""
         if ctx is None:
+            made_by = self._runtime.caller(caller.is_internal, user)
             return self._runtime.runner.run(
-                lambda tx: command(tx.execution, caller, *args), trees=trees
+                lambda tx: command(tx.execution, made_by, *args), trees=trees
             )
         tx = transaction_of(ctx, writable=True, call=f"api.{name}")
-        nested = _on_behalf_of(ctx, caller)
+        nested = self._runtime.nested_caller(_on_behalf_of(ctx, caller), user)
         return tx.run_nested(lambda: command(tx.execution, nested, *args))
 
     def _read(
-        self, name: str, ctx: TransactionContext | None, query: Callable[[Transaction], R]
+        self,
+        name: str,
+        ctx: TransactionContext | None,
+        user: object,
+        query: Callable[[Transaction], R],
     ) -> R:
+        self._runtime.users(user)  # reads run no policy, but a bad user= is an error
         if ctx is None:
             return self._runtime.runner.run(query, read_only=True)
         tx = transaction_of(ctx, writable=False, call=f"api.{name}")

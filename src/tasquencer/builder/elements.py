@@ -35,6 +35,7 @@ from tasquencer.contexts import (
     WorkItemTeardownContext,
 )
 from tasquencer.errors import TaskInvalidJoinTypeError
+from tasquencer.records import Offer
 
 if TYPE_CHECKING:
     from tasquencer.builder.workflow import WorkflowBuilder
@@ -54,6 +55,8 @@ ChangedCtx = TypeVar("ChangedCtx")
 On = Callable[[Ctx], object] | None
 # How policies are kept once their types have been checked at the builder.
 Policy = Callable[[Any], object]
+# A work item's offer: fixed, or computed when the work item is created (None: not offered).
+OfferSource = Offer | Callable[[WorkItemActivityContext], Offer | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,19 @@ class WorkItemBuilder:
     actions: WorkItemActionsBuilder = field(default_factory=WorkItemActionsBuilder)
     activities: Activities = field(default_factory=Activities)
     description: str | None = None
+    offer: OfferSource | None = None
+
+    def with_offer(self, offer: OfferSource) -> WorkItemBuilder:
+        """Offer each work item when it is created, before its `on_initialized`:
+        `tq.Offer.to_scope("er:triage:write", title=...)`, or a function of the work item's
+        ctx returning the offer (None: not offered). Its queue entry is withdrawn when the
+        work item completes, fails or is canceled."""
+        if not isinstance(offer, Offer) and not callable(offer):
+            raise TypeError(
+                "with_offer takes a tq.Offer or a function `(ctx) -> tq.Offer | None`, "
+                f"got {offer!r}"
+            )
+        return replace(self, offer=offer)
 
     def with_actions(self, actions: WorkItemActionsBuilder) -> WorkItemBuilder:
         if not isinstance(actions, WorkItemActionsBuilder):

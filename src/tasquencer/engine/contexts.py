@@ -33,6 +33,7 @@ from tasquencer.errors import (
     WorkItemAutoTriggerAlreadySetError,
     describe,
 )
+from tasquencer.records import Offer
 
 if TYPE_CHECKING:
     from tasquencer.engine.execution import Execution, Services
@@ -527,18 +528,37 @@ class AutoTrigger:
         self.payload = payload
 
 
-class WorkItemHandle:
-    """`ctx.work_item` in a work item's own activities: id, name and auto-triggers."""
+OfferWriter = Callable[[Offer], None]
 
-    __slots__ = ("_allowed", "_trigger", "id", "name")
+
+class WorkItemHandle:
+    """`ctx.work_item` in a work item's own activities: id, name, auto-triggers and, in
+    `on_initialized`, `offer()`."""
+
+    __slots__ = ("_allowed", "_offer", "_trigger", "id", "name")
 
     def __init__(
-        self, id: str, name: str, trigger: AutoTrigger | None, allowed: tuple[str, ...]
+        self,
+        id: str,
+        name: str,
+        trigger: AutoTrigger | None,
+        allowed: tuple[str, ...],
+        offer: OfferWriter | None = None,
     ) -> None:
         self.id = id
         self.name = name
         self._trigger = trigger
         self._allowed = allowed
+        self._offer = offer
+
+    def offer(self, offer: Offer) -> None:
+        """Offer this work item (replacing its earlier offer); in `on_initialized` only."""
+        if self._offer is None:
+            raise TasquencerError(
+                f"work item {self.id}: ctx.work_item.offer() is available in its initialize "
+                "action and in on_initialized"
+            )
+        self._offer(offer)
 
     def start(self, payload: object = None) -> None:
         """Start this work item once `on_initialized` returns."""
@@ -581,17 +601,34 @@ class WorkItemActivityCtx(_ElementContext):
 
 
 class WorkItemActor:
-    """`ctx.work_item` in a work item action callback: performs that action's transition."""
+    """`ctx.work_item` in a work item action callback: performs that action's transition (and,
+    in the initialize action, offers the work item)."""
 
-    __slots__ = ("_perform", "_work_item_id", "action", "name")
+    __slots__ = ("_offer", "_perform", "_work_item_id", "action", "name")
 
     def __init__(
-        self, name: str, action: str, perform: Callable[[], str], work_item_id: str | None
+        self,
+        name: str,
+        action: str,
+        perform: Callable[[], str],
+        work_item_id: str | None,
+        offer: OfferWriter | None = None,
     ) -> None:
         self.name = name
         self.action = action
         self._perform = perform
         self._work_item_id = work_item_id
+        self._offer = offer
+
+    def offer(self, offer: Offer) -> None:
+        """Create the work item if needed and offer it (replaces the builder's offer)."""
+        if self._offer is None:
+            raise AttributeError(
+                f"ctx.work_item.offer is not available in the {self.action} action of work "
+                f"item {self.name!r}; offer a work item in its initialize action or "
+                "on_initialized"
+            )
+        self._offer(offer)
 
     @property
     def id(self) -> str:

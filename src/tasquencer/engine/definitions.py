@@ -11,6 +11,7 @@ from tasquencer.builder.elements import (
     AnyTaskBuilder,
     CompositeTaskBuilder,
     DynamicCompositeTaskBuilder,
+    OfferSource,
     Policy,
     TaskBuilder,
     TaskKind,
@@ -44,7 +45,7 @@ Path = tuple[str, ...]
 
 
 class WorkItemDef:
-    __slots__ = ("actions", "activities", "description", "name", "path", "task")
+    __slots__ = ("actions", "activities", "description", "name", "offer", "path", "task")
 
     def __init__(self, task: TaskDef, builder: WorkItemBuilder) -> None:
         self.task = task
@@ -57,6 +58,7 @@ class WorkItemDef:
             for name in ("initialize", "start", "complete", "fail", "cancel", "reset")
         }
         self.activities: Activities = builder.activities
+        self.offer: OfferSource | None = builder.offer
 
 
 class TaskDef:

@@ -7,28 +7,32 @@ from typing import Any
 import pydantic
 
 from tasquencer.builder.actions import Action, ActionCallback
+from tasquencer.contexts import AccessPolicy
 from tasquencer.errors import PayloadValidationError, describe
 
 _SHOWN_ERRORS = 5  # the message names the first few; `errors` holds them all
 
 
 class ActionDef:
-    """A compiled action: its schema's validator and its callback (None = default action)."""
+    """A compiled action: its schema's validator, its callback (None = the transition alone)
+    and its access policy."""
 
-    __slots__ = ("_adapter", "callback", "label", "name", "schema")
+    __slots__ = ("_adapter", "callback", "label", "name", "policy", "schema")
 
     def __init__(self, label: str, name: str, action: Action) -> None:
         self.label = label
         self.name = name
         self.schema = action.schema
         self.callback: ActionCallback | None = action.callback
+        self.policy: AccessPolicy | None = action.policy
         self._adapter: pydantic.TypeAdapter[Any] | None = (
             None if action.schema is None or action.schema is Any else _adapter(action.schema)
         )
 
     @property
     def is_default(self) -> bool:
-        return self.callback is None
+        """The default action, which only internal callers may use (no callback, no policy)."""
+        return self.callback is None and self.policy is None
 
     def parse(self, payload: object) -> object:
         """The validated payload; raises `PayloadValidationError` naming the bad fields."""

@@ -13,6 +13,7 @@ from tasquencer.contexts import Caller, ParentTask
 from tasquencer.engine import auto_triggers, tasks
 from tasquencer.engine.contexts import (
     AutoTrigger,
+    OfferWriter,
     ScheduleScope,
     WorkItemActionCtx,
     WorkItemActivityCtx,
@@ -21,6 +22,7 @@ from tasquencer.engine.contexts import (
 )
 from tasquencer.engine.definitions import WorkItemDef
 from tasquencer.engine.instances import TaskInstance, WorkItemInstance
+from tasquencer.engine.offers import offer_work_item
 from tasquencer.engine.payloads import ActionDef
 from tasquencer.engine.transitions import (
     count_child_transition,
@@ -33,6 +35,7 @@ from tasquencer.errors import (
     TaskInvalidStateError,
     WorkItemInvalidStateError,
 )
+from tasquencer.records import Offer
 
 FINISH_STATES = {"complete": "completed", "fail": "failed"}
 
@@ -69,19 +72,28 @@ def initialize(
         return created[0].id
 
     parent = task.owner_of(generation)
+    offered: list[Offer] = []
+
+    def offer(given: Offer) -> None:
+        create()
+        offer_work_item(created[0], given)
+        offered.append(given)
+
     if action.callback is not None:
 
         def jobs_key() -> str:
             create()
             return _jobs_key(created[0])
 
-        actor = WorkItemActor(widef.name, "initialize", create, None)
+        actor = WorkItemActor(widef.name, "initialize", create, None, offer)
         action.callback(
             WorkItemActionCtx(task.ex, caller, ScheduleScope(jobs_key), parent, actor), parsed
         )
     create()
     item = created[0]
-    trigger = _activity(item, parent, "on_initialized", caller, ("start",))
+    if widef.offer is not None and not offered:
+        _builder_offer(item, parent, caller)
+    trigger = _activity(item, parent, "on_initialized", caller, ("start",), offer)
     if trigger is not None and trigger.action is not None:
         if queue is not None:
             queue.add(item.id, trigger.action, trigger.payload, caller)
@@ -271,6 +283,7 @@ def _activity(
     name: str,
     caller: Caller,
     triggers: tuple[str, ...],
+    offer: OfferWriter | None = None,
 ) -> AutoTrigger | None:
     widef = item.definition
     activity = widef.activities.get(name)
@@ -278,9 +291,23 @@ def _activity(
         return None
     trigger = AutoTrigger() if triggers else None
     scope = _active_scope(item) if triggers else _refused(name, widef)
-    handle = WorkItemHandle(item.id, item.row.name, trigger, triggers)
+    handle = WorkItemHandle(item.id, item.row.name, trigger, triggers, offer)
     activity(WorkItemActivityCtx(item.ex, caller, scope, parent, handle))
     return trigger
+
+
+def _builder_offer(item: WorkItemInstance, parent: ParentTask, caller: Caller) -> None:
+    """The offer `with_offer` declared: as given, or computed from the work item's ctx."""
+    source = item.definition.offer
+    if isinstance(source, Offer):
+        offer_work_item(item, source)
+        return
+    assert source is not None
+    handle = WorkItemHandle(item.id, item.row.name, None, ())
+    scope = _refused("the offer function", item.definition)
+    computed = source(WorkItemActivityCtx(item.ex, caller, scope, parent, handle))
+    if computed is not None:
+        offer_work_item(item, computed)
 
 
 def _active_scope(item: WorkItemInstance) -> ScheduleScope:

@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from tasquencer.errors import ConfigurationError, describe
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 VERSION_TABLE = "tasquencer_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")

@@ -14,7 +14,8 @@ metadata = sa.MetaData()
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Timestamp = sa.DateTime(timezone=True)
 Id = sa.String(32)
-Name = sa.String(200)
+MAX_NAME_LENGTH = 200
+Name = sa.String(MAX_NAME_LENGTH)
 State = sa.String(16)
 
 workflows = sa.Table(
@@ -181,4 +182,107 @@ migrations = sa.Table(
     sa.Column("migrated_at", Timestamp, nullable=False),
     sa.Index("ix_tasquencer_migrations_from", "from_workflow_id"),
     sqlite_with_rowid=False,
+)
+
+
+# --- authorization: groups, roles, who belongs to or holds what ------------------------------
+
+auth_groups = sa.Table(
+    "tasquencer_auth_groups",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", Name, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("metadata", JSON),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+auth_roles = sa.Table(
+    "tasquencer_auth_roles",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", Name, nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("scopes", JSON, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("metadata", JSON),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+auth_memberships = sa.Table(
+    "tasquencer_auth_memberships",
+    metadata,
+    sa.Column("user_id", Name, primary_key=True),
+    sa.Column("group_id", Id, primary_key=True),
+    sa.Column("joined_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp),
+    sa.Index("ix_tasquencer_auth_memberships_group", "group_id"),
+    sqlite_with_rowid=False,
+)
+
+auth_group_roles = sa.Table(
+    "tasquencer_auth_group_roles",
+    metadata,
+    sa.Column("group_id", Id, primary_key=True),
+    sa.Column("role_id", Id, primary_key=True),
+    sa.Column("assigned_at", Timestamp, nullable=False),
+    sa.Column("assigned_by", Name),
+    sa.Index("ix_tasquencer_auth_group_roles_role", "role_id"),
+    sqlite_with_rowid=False,
+)
+
+auth_user_roles = sa.Table(
+    "tasquencer_auth_user_roles",
+    metadata,
+    sa.Column("user_id", Name, primary_key=True),
+    sa.Column("role_id", Id, primary_key=True),
+    sa.Column("assigned_at", Timestamp, nullable=False),
+    sa.Column("assigned_by", Name),
+    sa.Column("expires_at", Timestamp),
+    sa.Index("ix_tasquencer_auth_user_roles_role", "role_id"),
+    sqlite_with_rowid=False,
+)
+
+# --- work queues: one row per offered work item ----------------------------------------------
+
+# `is_open`: the work item is initialized or started. A database trigger (migration 0004) clears
+# it in the statement that writes a final state of the work item, whichever path of the engine
+# wrote it, and releases the claim when the work item is reset; the work item's own state stays
+# in tasquencer_work_items. `due_at` has no NULL: no due date is stored as NO_DUE_DATE, so it
+# sorts last in the index's order.
+work_item_offers = sa.Table(
+    "tasquencer_work_item_offers",
+    metadata,
+    sa.Column("work_item_id", Id, primary_key=True),
+    sa.Column("work_item_name", Name, nullable=False),
+    sa.Column("workflow_id", Id, nullable=False),
+    sa.Column("root_workflow_id", Id, nullable=False),
+    sa.Column("workflow_name", Name, nullable=False),
+    sa.Column("task_name", Name, nullable=False),
+    sa.Column("is_open", sa.Boolean, nullable=False),
+    sa.Column("offer_kind", State, nullable=False),
+    sa.Column("offer_target", Name, nullable=False),
+    sa.Column("title", sa.String(500)),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("due_at", Timestamp, nullable=False),
+    sa.Column("payload", JSON),
+    sa.Column("claimed_by", Name),
+    sa.Column("claimed_at", Timestamp),
+    sa.Column("offered_at", Timestamp, nullable=False),
+    sa.Index("ix_tasquencer_work_item_offers_claimed", "claimed_by", "is_open"),
+    sqlite_with_rowid=False,
+)
+# Covers the queues: who it is offered to, open, (un)claimed, then in the queues' order, so a page
+# of one audience is read from the top of its index range.
+sa.Index(
+    "ix_tasquencer_work_item_offers_audience",
+    work_item_offers.c.offer_kind,
+    work_item_offers.c.offer_target,
+    work_item_offers.c.is_open,
+    work_item_offers.c.claimed_by,
+    work_item_offers.c.priority.desc(),
+    work_item_offers.c.due_at,
 )
