@@ -32,5 +32,6 @@ lint: install
 pytest: install
 	$(BIN)/pytest -q
 
+# The peers (SpiffWorkflow) are not in this repository: `make benchmark PEERS_DIR=DIR`.
 benchmark: install
-	$(BIN)/python benchmarks/engine_vs_peers.py
+	$(BIN)/python benchmarks/engine_vs_peers.py $(if $(PEERS_DIR),--peers-dir $(PEERS_DIR),--no-peers)

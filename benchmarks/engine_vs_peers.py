@@ -13,15 +13,28 @@ Measurements (each one on a fresh database file in a temporary folder):
   per work item.
 - `tq start+complete`: the work item is only initialized; the driver calls
   `internal_start_work_item(id)` and then `internal_complete_work_item(id)`.
+- `tq client`: the `tq` workflow driven as a stateless client would (a web handler, a worker,
+  a UI polling a queue): each step reads `list_work_items(id)` and completes the started work
+  items it lists with `internal_complete_work_item`, until none is left; a
+  `get_workflow_state(id)` at the end. Every call is timed, reads included.
+- `tq client answers`: the same client acting on what each command answers (the work items
+  the call created): one `list_work_items(id)` after initializing, then it completes the
+  started work items the completions return, a `get_workflow_state(id)` at the end.
 - `spiff sqlite_full` / `spiff sqlite`: `bench_spiff.py` from the peers folder, run as a
   subprocess in a peers virtualenv (fsync per commit, rollback journal / WAL without fsync).
 - `commit sqlite3` / `commit sqlalchemy`: the floor: BEGIN IMMEDIATE, INSERT OR REPLACE of one
   row, COMMIT, in tasquencer's journal mode and synchronous setting (WAL + FULL), through the
   stdlib driver and through SQLAlchemy (`engine.begin()` on the engine tasquencer builds).
 
-The drivers learn work item ids through an in-process side channel (the `on_initialized`
-activity appends `ctx.work_item.id` to a list), the analogue of Spiff's in-memory
-`get_tasks(READY)`: no read query is timed. Every instance is checked to reach `completed`.
+The `tq` and `tq start+complete` drivers learn work item ids through an in-process side
+channel (the `on_initialized` activity appends `ctx.work_item.id` to a list), the analogue of
+Spiff's in-memory `get_tasks(READY)`: no read query is timed there; the `client` driver reads
+them. Every instance is checked to reach `completed`.
+
+The peers are optional and live outside this repository: `--peers-dir DIR` names a folder
+holding `bench_spiff.py` (runs N instances of a workload in SpiffWorkflow, persisting after
+every completion, and prints a JSON line with `inst_per_s`, `items_per_s`, `items`, `p50_ms`,
+`p99_ms`) and `gen_bpmn.py` (writes the workloads' BPMN files into `$PEERS_BPMN_DIR`).
 
 fsync latency drifts a lot on shared machines, so the measurements run in rounds, each round
 running every measurement once in a fixed order, one block per workload that starts with its
@@ -60,8 +73,6 @@ import tasquencer as tq
 from tasquencer import Builder
 from tasquencer.store import database
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PEERS_DIR = REPO_ROOT.parent / "shared" / "peers"
 WORKLOADS = ("seq10", "and10", "or10")
 WIDTH = 10  # tasks per workload
 OR_TAKE = 5  # branches the OR split chooses
@@ -70,8 +81,9 @@ GOAL_SPEEDUP = 5.0  # tasquencer inst/s >= 5x Spiff (sqlite_full)
 GOAL_COMMIT_RATIO = 2.0  # tasquencer p50 completion <= 2x a bare durable commit
 
 SIDE_CHANNEL_NOTE = (
-    "tasquencer drivers learn work item ids through an in-process side channel (on_initialized "
-    "appends ctx.work_item.id to a list), the analogue of Spiff's in-memory get_tasks(READY)"
+    "the tq and tq start+complete drivers learn work item ids through an in-process side "
+    "channel (on_initialized appends ctx.work_item.id to a list), the analogue of Spiff's "
+    "in-memory get_tasks(READY); tq client reads them (list_work_items), every read timed"
 )
 
 
@@ -201,6 +213,42 @@ class TqRun:
                 complete_lat.append(clock() - t0)
         return workflow_ids
 
+    def drive_client(
+        self, n: int, complete_lat: list[float], read_lat: list[float], *, answers: bool = False
+    ) -> list[str]:
+        """Run n instances as a stateless client: read, complete what is started, repeat. With
+        `answers`, read once, then complete the started work items the completions return."""
+        api = self.api
+        init = api.internal_initialize_root_workflow
+        complete = api.internal_complete_work_item
+        clock = time.perf_counter
+
+        def started_items(workflow_id: str) -> list[str]:
+            t0 = clock()
+            started = [item.id for item in api.list_work_items(workflow_id, state="started")]
+            read_lat.append(clock() - t0)
+            return started
+
+        workflow_ids = []
+        for _ in range(n):
+            workflow_id = init()
+            workflow_ids.append(workflow_id)
+            started = started_items(workflow_id)
+            while started:
+                item = started.pop(0)
+                t0 = clock()
+                created = complete(item)
+                complete_lat.append(clock() - t0)
+                if answers:
+                    started += [i.id for i in created if i.state == "started"]
+                elif not started:
+                    started = started_items(workflow_id)
+            t0 = clock()
+            api.get_workflow_state(workflow_id)
+            read_lat.append(clock() - t0)
+        self.ids.clear()  # the side channel is not used here
+        return workflow_ids
+
     def check(self, workflow_ids: list[str], n: int, items: int) -> None:
         """Every instance completed, with the expected number of work items."""
         assert len(workflow_ids) == n
@@ -212,17 +260,24 @@ class TqRun:
 
 
 def measure_tq(
-    workload: str, n: int, workdir: Path, *, auto_start: bool, warmup: int
+    workload: str,
+    n: int,
+    workdir: Path,
+    *,
+    auto_start: bool,
+    warmup: int,
+    client: Literal["reads", "answers"] | None = None,
 ) -> dict[str, Any]:
     path = Path(tempfile.mkdtemp(prefix="tq-", dir=workdir)) / "app.db"
     run = TqRun(workload, path, auto_start)
+    drive = run.drive if client is None else partial(run.drive_client, answers=client == "answers")
     try:
         if warmup:  # first calls compile queries and fill caches; not timed
-            run.check(run.drive(warmup, [], []), warmup, EXPECTED_ITEMS[workload] * warmup)
+            run.check(drive(warmup, [], []), warmup, EXPECTED_ITEMS[workload] * warmup)
         complete_lat: list[float] = []
-        start_lat: list[float] = []
+        other_lat: list[float] = []  # starts, or the client's reads
         t0 = time.perf_counter()
-        workflow_ids = run.drive(n, complete_lat, start_lat)
+        workflow_ids = drive(n, complete_lat, other_lat)
         elapsed = time.perf_counter() - t0
         run.check(workflow_ids, n, len(complete_lat))
         with run.app.engine.connect() as conn:
@@ -232,12 +287,18 @@ def measure_tq(
             conn.rollback()
     finally:
         run.close()
-    name = "tq" if auto_start else "tq start+complete"
     extra: dict[str, Any] = {"journal_mode": journal, "synchronous": sync}
-    if start_lat:
-        extra["start_p50_ms"] = round(pct(start_lat, 0.5) * 1e3, 3)
+    if client is not None:
+        name = "tq client answers" if client == "answers" else "tq client"
+        extra["read_p50_ms"] = round(pct(other_lat, 0.5) * 1e3, 3)
+        extra["reads_per_instance"] = round(len(other_lat) / n, 1)
+        extra["calls_per_item"] = 1
+    elif not auto_start:
+        name = "tq start+complete"
+        extra["start_p50_ms"] = round(pct(other_lat, 0.5) * 1e3, 3)
         extra["calls_per_item"] = 2
     else:
+        name = "tq"
         extra["calls_per_item"] = 1
     return _result(name, workload, n, elapsed, complete_lat, **extra)
 
@@ -350,11 +411,16 @@ def ensure_peers_python(given: str | None, console: Console) -> Path:
 
 
 def prepare_peers(args: argparse.Namespace, workdir: Path, console: Console) -> Peers:
-    peers_dir = Path(args.peers_dir) if args.peers_dir else DEFAULT_PEERS_DIR
+    if not args.peers_dir:
+        raise SystemExit(
+            "the peers are not part of this repository: give --peers-dir DIR (a folder holding "
+            "bench_spiff.py and gen_bpmn.py), or --no-peers"
+        )
+    peers_dir = Path(args.peers_dir)
     bench, gen = peers_dir / "bench_spiff.py", peers_dir / "gen_bpmn.py"
     for script in (bench, gen):
         if not script.exists():
-            raise SystemExit(f"{script} not found: give --peers-dir, or --no-peers")
+            raise SystemExit(f"{script} not found: give another --peers-dir, or --no-peers")
     python = ensure_peers_python(args.peers_python, console)
     bpmn_dir = workdir / "bpmn"
     bpmn_dir.mkdir()
@@ -435,7 +501,7 @@ def plan(args: argparse.Namespace, peers: Peers | None) -> list[Step]:
 
     fsync latency here can change regime within a minute, so each workload is a block that
     starts with its own bare commits, and the measurements compared with each other sit next
-    to each other: tq, spiff sqlite_full, tq start+complete, spiff sqlite.
+    to each other: tq, spiff sqlite_full, tq client, tq start+complete, spiff sqlite.
     """
     steps = []
     for w in args.workloads:
@@ -454,6 +520,12 @@ def plan(args: argparse.Namespace, peers: Peers | None) -> list[Step]:
             )
         tq_auto = partial(measure_tq, w, args.n, auto_start=True, warmup=args.warmup)
         tq_start = partial(measure_tq, w, args.n, auto_start=False, warmup=args.warmup)
+        tq_client = partial(
+            measure_tq, w, args.n, auto_start=True, warmup=args.warmup, client="reads"
+        )
+        tq_answers = partial(
+            measure_tq, w, args.n, auto_start=True, warmup=args.warmup, client="answers"
+        )
         steps.append(Step("tq", w, tq_auto))
         if peers is not None:
             steps.append(
@@ -461,6 +533,8 @@ def plan(args: argparse.Namespace, peers: Peers | None) -> list[Step]:
                     "spiff sqlite_full", w, partial(measure_spiff, peers, w, args.n, "sqlite_full")
                 )
             )
+        steps.append(Step("tq client", w, tq_client))
+        steps.append(Step("tq client answers", w, tq_answers))
         steps.append(Step("tq start+complete", w, tq_start))
         if peers is not None:
             steps.append(
@@ -475,7 +549,14 @@ def summarize(rounds: list[dict[tuple[str, str], dict[str, Any]]]) -> list[dict[
     for key, first in rounds[0].items():
         runs = [r[key] for r in rounds if key in r]
         line = {k: v for k, v in first.items() if not isinstance(v, int | float) or k == "n"}
-        for metric in ("inst_per_s", "items_per_s", "p50_ms", "p99_ms", "start_p50_ms"):
+        for metric in (
+            "inst_per_s",
+            "items_per_s",
+            "p50_ms",
+            "p99_ms",
+            "start_p50_ms",
+            "read_p50_ms",
+        ):
             values = [r[metric] for r in runs if r.get(metric) is not None]
             if values:
                 line[metric] = round(median(values), 3 if metric.endswith("ms") else 1)
@@ -500,12 +581,12 @@ def ratios(
         ]
 
     for w in workloads:
-        for variant in ("tq", "tq start+complete"):
-            speedup = per_round((variant, w), ("spiff sqlite_full", w), "inst_per_s", "inst_per_s")
-            if speedup:
-                out.append(
-                    _ratio(f"{variant} inst/s / spiff sqlite_full inst/s", w, speedup, GOAL_SPEEDUP)
-                )
+        for variant in ("tq", "tq client", "tq client answers", "tq start+complete"):
+            for spiff in ("spiff sqlite_full", "spiff sqlite"):
+                speedup = per_round((variant, w), (spiff, w), "inst_per_s", "inst_per_s")
+                if speedup:
+                    goal = GOAL_SPEEDUP if spiff == "spiff sqlite_full" else None
+                    out.append(_ratio(f"{variant} inst/s / {spiff} inst/s", w, speedup, goal))
             if variant == "tq":
                 ceiling = [
                     1e3
@@ -566,7 +647,8 @@ def render(
     title: str,
 ) -> None:
     table = Table(title=title)
-    for col in ("measurement", "workload", "inst/s", "items/s", "p50 ms", "p99 ms", "start p50"):
+    columns = ("measurement", "workload", "inst/s", "items/s", "p50 ms", "p99 ms", "start p50")
+    for col in (*columns, "read p50"):
         table.add_column(col, justify="left" if col in ("measurement", "workload") else "right")
 
     def fmt(v: Any, spec: str) -> str:
@@ -581,6 +663,7 @@ def render(
             fmt(line.get("p50_ms"), ".3f"),
             fmt(line.get("p99_ms"), ".3f"),
             fmt(line.get("start_p50_ms"), ".3f"),
+            fmt(line.get("read_p50_ms"), ".3f"),
         )
     console.print(table)
     if not ratio_lines:
@@ -724,7 +807,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--quick", action="store_true", help="small n, one round (smoke test)")
     ap.add_argument("--no-peers", action="store_true", help="skip SpiffWorkflow")
-    ap.add_argument("--peers-dir", help="folder of bench_spiff.py (default ../shared/peers)")
+    ap.add_argument(
+        "--peers-dir",
+        help="folder holding the peers' bench_spiff.py and gen_bpmn.py (not in this repository; "
+        "required unless --no-peers)",
+    )
     ap.add_argument(
         "--peers-python",
         help="python with SpiffWorkflow (default: a venv in $TMPDIR/tasquencer-peers-venv, "

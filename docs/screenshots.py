@@ -27,19 +27,25 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 def main() -> None:
     IMAGES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        app = tq.App(f"sqlite:///{Path(folder) / 'desk.db'}")
+        app = tq.App(f"sqlite:///{Path(folder) / 'desk.db'}", auth=support_desk.AUTH)
         api = support_desk.build(app)
         cases = support_desk.seed(api)
         with tq.testing.serve(tq.web.create_app(app)) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
             )
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(
+                viewport={"width": 1400, "height": 900}, extra_http_headers={"X-User": "ada"}
+            )
             page.goto(f"{url}/debugger")
             page.screenshot(path=IMAGES / "debugger-cases.png", full_page=True)
             page.goto(f"{url}/debugger/cases/{cases['escalated']}")
             page.locator('#graph .node[data-name="withdraw"]').hover()
             page.screenshot(path=IMAGES / "debugger-case.png", full_page=True)
+            page.goto(f"{url}/debugger/cases/{cases['withdrawn']}")
+            page.locator("#tl-slider").fill("1")  # triage taken on, not yet decided
+            page.locator("#past").wait_for()
+            page.screenshot(path=IMAGES / "debugger-timeline.png", full_page=True)
             browser.close()
         app.close()
     print(f"written: {', '.join(p.name for p in sorted(IMAGES.glob('debugger-*.png')))}")

@@ -97,8 +97,8 @@ def main(database: Path | None = None) -> str:
         api = build(app)
         workflow_id = api.internal_initialize_root_workflow()
         (item,) = api.list_work_items(workflow_id, task_name="review")
-        api.complete_work_item(item.id, {"approve": True})  # validated by Decision
-        (publish,) = api.list_work_items(workflow_id, task_name="publish")
+        # validated by Decision; answers the work items the call created: publish's
+        (publish,) = api.complete_work_item(item.id, {"approve": True})
         api.internal_complete_work_item(publish.id)
         print(api.get_workflow_task_states(workflow_id), api.get_workflow_state(workflow_id))
         return workflow_id

@@ -7,12 +7,20 @@ cancels whatever work is open (a cancellation region); closing the ticket in tur
 withdrawal off the table (a second region). The ticket lives in the user's own table
 (`support_tickets`), kept in sync by the actions in the same transaction.
 
+Each step is offered to whoever should do it, and shows in their work queue: triage and answers
+to holders of the `desk:*` scopes (the "support" role), the investigation to the "engineering"
+group, keeping the customer informed to an AI agent. Triage is guarded by a policy: only a
+holder of `desk:triage` may take it on or decide it. Who is calling comes from the request:
+here an `X-User` header or a `user` cookie naming one of the staff below (a real deployment
+reads a verified session or token in `user_of`).
+
 Every step is a public action with a pydantic payload, so each one is an HTTP route:
 
     python examples/support_desk.py            # a few tickets in different stages
     tasquencer serve --app examples.support_desk:app
     # http://127.0.0.1:8000/debugger   the cases, each drawn as its graph
     # http://127.0.0.1:8000/docs       the HTTP API, generated from the payload models
+    # in the browser's console, to act as Ada of support: document.cookie = "user=ada"
 
 The database is `support_desk.db` in the working folder (or `$SUPPORT_DESK_DATABASE`).
 """
@@ -20,11 +28,13 @@ The database is `support_desk.db` in the working folder (or `$SUPPORT_DESK_DATAB
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Literal
 
 import pydantic
 from sqlalchemy import String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from starlette.requests import Request
 
 import tasquencer as tq
 from tasquencer import Builder
@@ -55,12 +65,53 @@ class Investigation(Base):
     ticket_id: Mapped[str] = mapped_column(String(32))
 
 
+# --- who works here ---------------------------------------------------------------------------
+
+DESK = (
+    tq.scopes("desk")
+    .scope("triage", description="Decide how serious a ticket is")
+    .scope("answer", description="Reply to customers")
+)
+TRIAGE = tq.require_scope("desk:triage")
+
+STAFF = {
+    user.id: user
+    for user in (
+        tq.User("ada", "Ada (support)"),
+        tq.User("grace", "Grace (support)"),
+        tq.User("linus", "Linus (engineering)"),
+        tq.User("scribe", "Scribe (an AI agent)", is_agent=True),
+    )
+}
+
+
+def user_of(request: Request) -> tq.User | None:
+    """The member of staff an HTTP request comes from (None: nobody signed in)."""
+    name = request.headers.get("x-user") or request.cookies.get("user")
+    return STAFF.get(name) if name else None
+
+
+def hire_staff(app: tq.App) -> None:
+    """Ada and Grace hold the support role, Linus is in engineering (kept as they are when
+    already there)."""
+    if app.auth.get_role("support") is None:
+        app.auth.create_role("support", ["desk:triage", "desk:answer"])
+    if app.auth.get_group("engineering") is None:
+        app.auth.create_group("engineering", description="Investigates defects")
+    for user_id in ("ada", "grace"):
+        app.auth.set_user_roles(user_id, ["support"])
+    app.auth.set_user_groups("linus", ["engineering"])
+
+
 # --- the payloads ------------------------------------------------------------------------------
 
 
+NO_NUL = r"^[^\x00]*$"  # text a database stores (PostgreSQL refuses NUL characters)
+
+
 class NewTicket(pydantic.BaseModel):
-    subject: str = pydantic.Field(min_length=1, max_length=200)
-    customer: str = pydantic.Field(min_length=1, max_length=200)
+    subject: str = pydantic.Field(min_length=1, max_length=200, pattern=NO_NUL)
+    customer: str = pydantic.Field(min_length=1, max_length=200, pattern=NO_NUL)
 
 
 class Triage(pydantic.BaseModel):
@@ -68,15 +119,15 @@ class Triage(pydantic.BaseModel):
 
 
 class Answer(pydantic.BaseModel):
-    text: str = pydantic.Field(min_length=1, max_length=10_000)
+    text: str = pydantic.Field(min_length=1, max_length=10_000, pattern=NO_NUL)
 
 
 class Note(pydantic.BaseModel):
-    note: str = pydantic.Field(default="", max_length=10_000)
+    note: str = pydantic.Field(default="", max_length=10_000, pattern=NO_NUL)
 
 
 class Withdrawal(pydantic.BaseModel):
-    reason: str = pydantic.Field(default="", max_length=1_000)
+    reason: str = pydantic.Field(default="", max_length=1_000, pattern=NO_NUL)
 
 
 def ticket_of(ctx: tq.TransactionContext, workflow_id: str) -> Ticket:
@@ -152,12 +203,37 @@ def start_investigation(ctx: tq.CompositeTaskActivityContext) -> None:
     ctx.db.add(Investigation(workflow_id=child_id, ticket_id=ctx.parent.workflow.id))
 
 
+OfferFor = Callable[[tq.WorkItemActivityContext], tq.Offer]
+
+
+def offered_to(kind: Literal["scope", "agents"], target: str, verb: str) -> OfferFor:
+    """An offer of a ticket's work item to holders of a scope or to agents, titled with the
+    ticket's subject, serious tickets first."""
+
+    def offer(ctx: tq.WorkItemActivityContext) -> tq.Offer:
+        ticket = ticket_of(ctx, ctx.parent.workflow.id)
+        title = f"{verb}: {ticket.subject}"
+        priority = 1 if ticket.severity == "high" else 0
+        if kind == "scope":
+            return tq.Offer.to_scope(target, title=title, priority=priority)
+        return tq.Offer.to_agents(title=title, priority=priority)
+
+    return offer
+
+
 # --- the process -------------------------------------------------------------------------------
 
 
-def human_step(name: str, complete: WorkItemActionsBuilder) -> TaskBuilder:
+def human_step(
+    name: str,
+    complete: WorkItemActionsBuilder,
+    offer: tq.Offer | OfferFor | None = None,
+    policy: tq.AccessPolicy | None = None,
+) -> TaskBuilder:
     """A task with one work item that a person takes on and then completes."""
-    item = Builder.work_item(name).with_actions(complete.start(None, take))
+    item = Builder.work_item(name).with_actions(complete.start(None, take, policy=policy))
+    if offer is not None:
+        item = item.with_offer(offer)
     return Builder.task(item).with_activities(on_enabled=one_work_item)
 
 
@@ -165,12 +241,19 @@ def actions() -> WorkItemActionsBuilder:
     return Builder.work_item_actions()
 
 
+def engineering_step(name: str, verb: str) -> TaskBuilder:
+    complete = actions().complete(Note, note_and_complete)
+    # An investigation's work items are created as it starts, before it is linked to its
+    # ticket (start_investigation), so their offer does not name the ticket.
+    return human_step(name, complete, tq.Offer.to_group("engineering", title=f"{verb} a defect"))
+
+
 investigation = (
     Builder.workflow("investigation")
     .start_condition("start")
     .end_condition("end")
-    .task("reproduce", human_step("reproduce", actions().complete(Note, note_and_complete)))
-    .task("fix", human_step("fix", actions().complete(Note, note_and_complete)))
+    .task("reproduce", engineering_step("reproduce", "Reproduce"))
+    .task("fix", engineering_step("fix", "Fix"))
     .connect_condition("start", lambda to: to.task("reproduce"))
     .connect_task("reproduce", lambda to: to.task("fix"))
     .connect_task("fix", lambda to: to.condition("end"))
@@ -210,18 +293,41 @@ support_ticket = (
     .dummy_task("receive", Builder.dummy_task().with_split_type("and"))
     .task(
         "triage",
-        human_step("triage", actions().complete(Triage, triage)).with_split_type("xor"),
+        human_step(
+            "triage",
+            actions().complete(Triage, triage, policy=TRIAGE),
+            offered_to("scope", "desk:triage", "Triage"),
+            policy=TRIAGE,
+        ).with_split_type("xor"),
     )
-    .task("answer", human_step("answer", actions().complete(Answer, answer)))
+    .task(
+        "answer",
+        human_step(
+            "answer",
+            actions().complete(Answer, answer),
+            offered_to("scope", "desk:answer", "Answer"),
+        ),
+    )
     .dummy_task("escalate", Builder.dummy_task().with_split_type("and"))
     .composite_task(
         "investigate",
         Builder.composite_task(investigation).with_activities(on_enabled=start_investigation),
     )
-    .task("keep_informed", human_step("keep_informed", actions().complete(Note, note_and_complete)))
+    .task(
+        "keep_informed",
+        human_step(
+            "keep_informed",
+            actions().complete(Note, note_and_complete),
+            offered_to("agents", "", "Keep the customer informed"),
+        ),
+    )
     .task(
         "resolve",
-        human_step("resolve", actions().complete(Note, note_and_complete)).with_join_type("and"),
+        human_step(
+            "resolve",
+            actions().complete(Note, note_and_complete),
+            offered_to("scope", "desk:answer", "Resolve"),
+        ).with_join_type("and"),
     )
     .dummy_task("close", Builder.dummy_task().with_join_type("xor"))
     .task("withdraw", human_step("withdraw", actions().complete(Withdrawal, withdraw)))
@@ -243,19 +349,26 @@ support_ticket = (
 
 
 def build(app: tq.App) -> tq.WorkflowApi:
+    """Register the process on `app` (made with `auth=AUTH`) and hire the staff."""
     Base.metadata.create_all(app.engine)
+    hire_staff(app)
     return app.register(tq.versions("support_ticket").version("v1", support_ticket)).api("v1")
 
 
-app = tq.App(f"sqlite:///{os.environ.get('SUPPORT_DESK_DATABASE', 'support_desk.db')}")
+AUTH = tq.Auth(get_user=user_of, scopes=[DESK])
+app = tq.App(f"sqlite:///{os.environ.get('SUPPORT_DESK_DATABASE', 'support_desk.db')}", auth=AUTH)
 api = build(app)
+
+WHO = {"triage": "ada", "answer": "grace", "reproduce": "linus", "withdraw": "ada"}
 
 
 def step(api: tq.WorkflowApi, workflow_id: str, task: str, payload: object = None) -> None:
-    """Take on the open work item of `task` and complete it with `payload`."""
+    """The member of staff for `task` takes on its open work item (claiming it) and completes
+    it with `payload`."""
     (item,) = api.list_work_items(workflow_id, task_name=task, state="initialized")
-    api.start_work_item(item.id)
-    api.complete_work_item(item.id, payload)
+    user = STAFF[WHO[task]]
+    api.start_work_item(item.id, user=user)
+    api.complete_work_item(item.id, payload, user=user)
 
 
 def seed(api: tq.WorkflowApi) -> dict[str, str]:

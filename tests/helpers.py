@@ -1,10 +1,14 @@
-"""Small builders for test workflows, empty databases for tests that open apps themselves, and
-waiting for what other threads and processes do."""
+"""Small builders for test workflows, empty databases for tests that open apps themselves,
+waiting for what other threads and processes do, and loading a benchmark script."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +35,18 @@ def auto_task(item: WorkItemBuilder | None = None) -> TaskBuilder:
         ctx.work_item.initialize()
 
     return Builder.task(item or auto_item()).with_activities(on_enabled=on_enabled)
+
+
+def one_task_workflow(task: Any, name: str = "wf") -> Any:
+    """start -> A -> end."""
+    return (
+        Builder.workflow(name)
+        .start_condition("start")
+        .end_condition("end")
+        .task("A", task)
+        .connect_condition("start", lambda to: to.task("A"))
+        .connect_task("A", lambda to: to.condition("end"))
+    )
 
 
 def router_to(*targets: str, split: str = "xor") -> Callable[[Any], Any]:
@@ -84,3 +100,19 @@ def dump(app: tq.App) -> dict[str, list[tuple[Any, ...]]]:
         }
         connection.rollback()
     return dumped
+
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """A script of `benchmarks/` imported as a module (its dataclasses look their module up)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(spec.name, None)
+    return module

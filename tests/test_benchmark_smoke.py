@@ -37,6 +37,8 @@ def test_quick_run_measures_every_workload(bench, capsys):
             ("commit sqlite3", f"@{w}"),
             ("commit sqlalchemy", f"@{w}"),
             ("tq", w),
+            ("tq client", w),
+            ("tq client answers", w),
             ("tq start+complete", w),
         ]
     }
@@ -48,15 +50,31 @@ def test_quick_run_measures_every_workload(bench, capsys):
             assert line["inst_per_s"] > 0
             assert line["journal_mode"] == "wal"
             assert line["synchronous"] == 2  # FULL
+            if name == "tq client":  # a read per step, one more at the end
+                assert line["reads_per_instance"] >= EXPECTED_STEPS[workload] + 1
+                assert line["read_p50_ms"] > 0
+            if name == "tq client answers":  # one read to begin with, one at the end
+                assert line["reads_per_instance"] == 2
         else:
             assert line["items"] == 5
         assert 0 < line["p50_ms"] <= line["p99_ms"]
     ratio_names = {(r["ratio"], r["workload"]) for r in result["ratios"]}
     assert ("tq p50 completion / commit sqlite3 p50", "or10") in ratio_names
+    assert ("tq client p50 completion / commit sqlite3 p50", "seq10") in ratio_names
 
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert sum(1 for x in lines if x.get("round") == 1) == len(expected)
     assert sum(1 for x in lines if x.get("round") == "median") == len(expected)
+
+
+# Steps of a client (reads that find started work items): seq10 one per task; and10 and or10
+# find all the parallel tasks' work items started at once.
+EXPECTED_STEPS = {"seq10": 10, "and10": 1, "or10": 1}
+
+
+def test_peers_need_a_folder_given(bench):
+    with pytest.raises(SystemExit, match="--peers-dir"):
+        bench.main(["--quick", "--n", "1"])
 
 
 def test_profile_prints_the_top_functions(bench, capsys):

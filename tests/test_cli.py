@@ -6,6 +6,7 @@ import importlib
 import itertools
 import sys
 import textwrap
+from datetime import UTC, datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -333,3 +334,55 @@ def test_migrate_to_an_unknown_version_is_an_error_that_changes_nothing(write_ap
     )
     assert "no version 'v7'" in result.output
     assert len(loaded.versions.api("v1").list_workflows(state="initialized")) == 1
+
+
+def test_history_lists_the_recorded_changes_with_their_callers(write_app):
+    module = write_app()
+    api = importlib.import_module(module).api
+    workflow_id = api.internal_initialize_root_workflow()
+    target = {"path": ["review", "draft", "draft_item"], "parent_workflow_id": workflow_id}
+    item_id = api.internal_initialize_work_item({**target, "parent_task_name": "draft"})
+
+    result = invoke("history", workflow_id, "--app", f"{module}:app", expect=0)
+    lines = [line for line in result.output.splitlines() if "Workflow." in line or "Task." in line]
+    assert ["Workflow.initialize" in lines[0], "Task.enable" in lines[1]] == [True, True]
+    assert "draft" in lines[1] and "internal" in lines[1]
+    assert "WorkItem.initialize" in result.output and item_id in result.output
+    assert invoke("history", "nope", "--app", f"{module}:app").exit_code == 1
+
+
+def test_inspect_at_a_past_time_shows_the_instance_as_it_was_then(write_app):
+    module = write_app()
+    api = importlib.import_module(module).api
+    workflow_id = api.internal_initialize_root_workflow()
+    between = datetime.now(UTC)
+    target = {"path": ["review", "draft", "draft_item"], "parent_workflow_id": workflow_id}
+    item_id = api.internal_initialize_work_item({**target, "parent_task_name": "draft"})
+
+    then = invoke("inspect", workflow_id, "--app", f"{module}:app", "--at", between.isoformat())
+    assert then.exit_code == 0, then.output
+    assert f"as it was at {between.isoformat()}" in then.output
+    assert f"review v1 {workflow_id}: initialized (normal)" in then.output
+    assert item_id not in then.output
+    assert item_id in invoke("inspect", workflow_id, "--app", f"{module}:app", expect=0).output
+
+    # A time without a zone is UTC; before the instance existed, the command says so.
+    early = invoke("inspect", workflow_id, "--app", f"{module}:app", "--at", "2020-12-01T10:00")
+    assert early.exit_code == 1
+    assert "did not exist at 2020-12-01T10:00:00+00:00" in early.output
+    bad = CliRunner().invoke(
+        cli, ["inspect", workflow_id, "--app", f"{module}:app", "--at", "soon"]
+    )
+    assert bad.exit_code == 2 and "ISO 8601" in bad.output
+
+
+def test_prune_audit_deletes_the_trail_of_finished_trees(write_app):
+    module = write_app()
+    api = importlib.import_module(module).api
+    done = api.internal_initialize_root_workflow()
+    api.internal_cancel_root_workflow(done)
+    running = api.internal_initialize_root_workflow()
+    pruned = invoke("prune-audit", "--app", f"{module}:app", "--older-than", "0s", expect=0)
+    assert "pruned the audit trail of 1 finished trees" in pruned.output
+    assert api.get_workflow_history(done) == []
+    assert api.get_workflow_history(running) != []

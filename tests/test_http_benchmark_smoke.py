@@ -19,7 +19,7 @@ def test_quick_run_completes_over_http_and_in_process():
         (result,) = module.main(["--quick", "--clients", "2"])
     finally:
         sys.modules.pop(spec.name, None)
-    assert set(result) == {"in_process", "http_1_client", "http_2_clients"}
+    assert set(result) == {"in_process", "http_1_client", "http_2_clients", "bare_asgi_1_client"}
     for figures in result.values():
         assert figures["per_second"] > 0 and figures["p99_ms"] >= figures["p50_ms"] > 0
         assert figures["cpu_ms"] > 0

@@ -7,7 +7,7 @@
     engine        base, net, builder, store
     runtime       base, engine, store
     audit, auth   base, engine, runtime, store
-    api           base, engine, runtime, store, auth
+    api           base, engine, runtime, store, auth, audit
     versioning    base, builder, engine, runtime, api, store
     app           all of the above
     web           base, audit, auth, and the public package (`import tasquencer as tq`)
@@ -26,14 +26,14 @@ BASE = {"errors", "arguments", "records", "contexts"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "arguments": {"errors"},
-    "records": {"errors"},
+    "records": {"errors", "arguments"},
     "contexts": {"errors", "records"},
     "net": BASE,
     "builder": BASE,
     "store": BASE,
     "engine": BASE | {"net", "builder", "store"},
     "runtime": BASE | {"engine", "store"},
-    "api": BASE | {"engine", "runtime", "store", "auth"},
+    "api": BASE | {"engine", "runtime", "store", "auth", "audit"},
     "versioning": BASE | {"builder", "engine", "runtime", "api", "store"},
     "audit": BASE | {"engine", "runtime", "store"},
     "auth": BASE | {"engine", "runtime", "store"},

@@ -9,10 +9,13 @@ api = versions.api("v1")
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 from tasquencer import testing
 from tasquencer.api.facade import WorkflowApi
 from tasquencer.app import App
+from tasquencer.audit.config import Audit, SpanExporter
+from tasquencer.audit.otel import OpenTelemetryExporter
 from tasquencer.auth.policies import (
     all_policies,
     any_policy,
@@ -84,10 +87,13 @@ from tasquencer.engine.policies import default_composite_policy, default_task_po
 from tasquencer.errors import (
     AlreadyExistsError,
     AssignmentNotFoundError,
+    AuditError,
+    AuditRecordMissingError,
     AuthenticationRequiredError,
     AuthorizationError,
     ConditionNotFoundError,
     ConfigurationError,
+    ConflictRetriesExhaustedError,
     ConstraintViolationError,
     DuplicateElementError,
     DuplicateVersionError,
@@ -132,6 +138,7 @@ from tasquencer.errors import (
     WorkflowMultipleEndConditionsError,
     WorkflowMultipleStartConditionsError,
     WorkflowNotFoundError,
+    WorkflowNotYetCreatedError,
     WorkItemAlreadyClaimedError,
     WorkItemAutoTriggerAlreadySetError,
     WorkItemCannotHaveChildrenError,
@@ -139,11 +146,13 @@ from tasquencer.errors import (
     WorkItemInvalidStateError,
     WorkItemNotFoundError,
     WorkItemNotOfferedError,
+    WouldWaitError,
 )
 from tasquencer.records import (
     ActionDescription,
     ChildWorkflow,
     Group,
+    HistoryEvent,
     JobRecord,
     Membership,
     MigrationOutcome,
@@ -154,6 +163,7 @@ from tasquencer.records import (
     Scope,
     Target,
     TaskSnapshot,
+    TraceSpan,
     WorkflowRecord,
     WorkflowSnapshot,
     WorkflowStructure,
@@ -162,6 +172,9 @@ from tasquencer.records import (
 from tasquencer.runtime.clock import FakeClock, SystemClock
 from tasquencer.runtime.registry import Retry
 from tasquencer.versioning.versions import VersionsBuilder, WorkflowVersions, versions
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time it is imported on first use
+    from tasquencer import web as web
 
 
 def __getattr__(name: str) -> object:
@@ -179,6 +192,9 @@ __all__ = [
     "App",
     "AssignmentNotFoundError",
     "AsyncActionContext",
+    "Audit",
+    "AuditError",
+    "AuditRecordMissingError",
     "Auth",
     "AuthenticationRequiredError",
     "AuthorizationContext",
@@ -193,6 +209,7 @@ __all__ = [
     "CompositeTaskTeardownContext",
     "ConditionNotFoundError",
     "ConfigurationError",
+    "ConflictRetriesExhaustedError",
     "ConstraintViolationError",
     "DummyTaskActivityContext",
     "DuplicateElementError",
@@ -211,6 +228,7 @@ __all__ = [
     "FunctionNotRegisteredError",
     "Group",
     "GroupNotFoundError",
+    "HistoryEvent",
     "InWorkflowContext",
     "InvalidFlowError",
     "InvalidMigrationModeError",
@@ -231,6 +249,7 @@ __all__ = [
     "NestedCallError",
     "NotInternalMutationError",
     "Offer",
+    "OpenTelemetryExporter",
     "ParentTask",
     "ParentWorkflow",
     "PayloadValidationError",
@@ -249,6 +268,7 @@ __all__ = [
     "Scope",
     "ScopeModule",
     "SerializationError",
+    "SpanExporter",
     "StructuralIntegrityError",
     "SystemClock",
     "Target",
@@ -267,6 +287,7 @@ __all__ = [
     "TaskTeardownContext",
     "TasquencerError",
     "TasquencerInvariantError",
+    "TraceSpan",
     "TransactionAbortedError",
     "TransactionClosedError",
     "TransactionContext",
@@ -306,11 +327,13 @@ __all__ = [
     "WorkflowMultipleEndConditionsError",
     "WorkflowMultipleStartConditionsError",
     "WorkflowNotFoundError",
+    "WorkflowNotYetCreatedError",
     "WorkflowRecord",
     "WorkflowSnapshot",
     "WorkflowStructure",
     "WorkflowTeardownContext",
     "WorkflowVersions",
+    "WouldWaitError",
     "all_policies",
     "any_policy",
     "default_composite_policy",

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import timedelta
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Concatenate, TypeVar, overload
 
 from tasquencer import arguments
 from tasquencer.api.facade import WorkflowApi
+from tasquencer.audit import retention
+from tasquencer.audit.config import Audit
+from tasquencer.audit.recorder import AuditRecorder
 from tasquencer.auth.checks import check_scopes
 from tasquencer.auth.directory import Directory
 from tasquencer.auth.queues import WorkQueues
@@ -25,6 +28,7 @@ from tasquencer.contexts import (
     TransactionContext,
 )
 from tasquencer.engine.definitions import CompiledVersion
+from tasquencer.engine.recording import NULL_RECORDER, TransactionRecorder
 from tasquencer.errors import UnknownVersionError, WorkflowNotFoundError, describe
 from tasquencer.records import JobRecord, MigrationOutcome
 from tasquencer.runtime.calls import Runtime
@@ -62,6 +66,10 @@ class App:
     `auth=tq.Auth(get_user=fn, scopes=[...])` says how to read the calling user from what
     calls pass as `user=`, and which scopes roles may grant; `app.auth` manages groups and
     roles, `app.queues` lists the work offered to people and agents.
+
+    `audit=tq.Audit(...)` (the default records every change, payloads left out) keeps the audit
+    trail read by `api.get_workflow_history`, `get_trace_spans` and `get_workflow_state_at`;
+    `audit=None` records nothing.
     """
 
     def __init__(
@@ -72,10 +80,14 @@ class App:
         clock: Clock | None = None,
         sqlite_synchronous: str = "FULL",
         auth: Auth | None = None,
+        audit: Audit | None = Audit(),  # noqa: B008 - frozen, so one instance is shared safely
         **engine_options: Any,
     ) -> None:
         if auth is not None and not isinstance(auth, Auth):
             raise TypeError(f"tq.App(auth=...) takes a tq.Auth(...), got {auth!r}")
+        if audit is not None and not isinstance(audit, Audit):
+            raise TypeError(f"tq.App(audit=...) takes a tq.Audit(...) or None, got {audit!r}")
+        self.audit = audit
         self.auth_config = auth or Auth()
         self.url = url
         self.engine = database.create_engine(
@@ -92,6 +104,7 @@ class App:
             ids=IdGenerator(),
             registry=self.registry,
             versions=self.compiled_version,
+            new_recorder=_recorders(audit),
         )
         self.runtime = Runtime(self.core, self.auth_config.resolve_user)
         self.auth = Directory(self.runtime.runner, self.auth_config.registry)
@@ -452,15 +465,18 @@ class App:
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """A job's record (None if there is no such job)."""
-        with self.transaction(read_only=True) as tx:
-            return tx.scheduler.get(job_id)
+        # Through the runner, like queries: read again on a fresh connection if the pooled one
+        # turns out dead (a server restart).
+        return self.runtime.runner.run(lambda tx: tx.scheduler.get(job_id), read_only=True)
 
     def list_jobs(
         self, *, state: str | None = None, function: str | None = None, limit: int = 100
     ) -> list[JobRecord]:
         """Jobs, most recent first, optionally filtered by state and function name."""
-        with self.transaction(read_only=True) as tx:
-            return tx.scheduler.list(state=state, function=function, limit=limit)
+        return self.runtime.runner.run(
+            lambda tx: tx.scheduler.list(state=state, function=function, limit=limit),
+            read_only=True,
+        )
 
     def prune_jobs(self, *, older_than: float | timedelta = timedelta(days=7)) -> int:
         """Delete jobs that finished (success, failed, canceled) at least `older_than` ago.
@@ -471,6 +487,13 @@ class App:
         age = arguments.seconds(older_than, "prune_jobs' older_than", maximum=_MAX_AGE)
         before = self.clock.now() - timedelta(seconds=age)
         return self.runtime.runner.run(lambda tx: tx.scheduler.prune(before))
+
+    def prune_audit(self, *, older_than: float | timedelta = timedelta(days=90)) -> int:
+        """Delete the audit trail of workflow trees whose root finished at least `older_than`
+        ago (spans, checkpoints, the trace); returns how many traces. Running trees keep theirs."""
+        age = arguments.seconds(older_than, "prune_audit's older_than", maximum=_MAX_AGE)
+        before = self.clock.now() - timedelta(seconds=age)
+        return self.runtime.runner.run(lambda tx: retention.prune(tx, before))
 
     def start_worker(
         self,
@@ -533,9 +556,17 @@ class App:
         with self.runtime.transaction(read_only=read_only) as tx:
             yield tx
 
+    def without_waiting(self) -> AbstractContextManager[None]:
+        """Calls made in this block (in this thread or task) never wait for the database: on
+        SQLite a write that would have to wait for another writer raises `tq.WouldWaitError`
+        before doing anything, so it can be made again where waiting is fine. An event loop
+        runs short calls itself this way and hands to a thread only those that would wait
+        (`tq.web` does). On PostgreSQL calls run as always."""
+        return self.runtime.runner.without_waiting()
+
     def close(self) -> None:
         """Close the database connections; the app refuses calls from then on."""
-        self.runtime.runner.closed = True
+        self.runtime.runner.close()
         self.engine.dispose()
 
     def __enter__(self) -> App:
@@ -543,3 +574,10 @@ class App:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _recorders(audit: Audit | None) -> Callable[[datetime], TransactionRecorder]:
+    """What records each call: the audit trail, or nothing with `audit=None`."""
+    if audit is None:
+        return lambda _: NULL_RECORDER
+    return lambda now: AuditRecorder(audit, now)

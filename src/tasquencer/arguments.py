@@ -7,7 +7,7 @@ show the value given, shortened.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from tasquencer.errors import describe
 
@@ -93,6 +93,26 @@ def seconds(value: object, argument: str, *, maximum: float) -> float:
             f"{argument} must be between 0 and {maximum:.0f} seconds, got {describe(value)}"
         )
     return float(given)
+
+
+def moment(value: object, argument: str, *, naive_is_utc: bool = False) -> datetime:
+    """A timezone-aware datetime that exists in UTC (years 1 to 9999 there), as given.
+
+    With `naive_is_utc`, a naive datetime is taken as UTC instead of refused.
+    """
+    if not isinstance(value, datetime):
+        raise TypeError(
+            f"{argument} must be a datetime, got {type(value).__name__} {describe(value)}"
+        )
+    if value.tzinfo is None:
+        if not naive_is_utc:
+            raise ValueError(f"{argument} must be a timezone-aware datetime, got {value!r}")
+        value = value.replace(tzinfo=UTC)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{argument}: {value!r} is outside the years 1 to 9999 in UTC") from None
+    return value
 
 
 def one_of(value: object, argument: str, choices: tuple[str, ...]) -> str:

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -128,13 +128,23 @@ def graph(
 def inspect(
     workflow_id: Annotated[str, typer.Argument(help="A workflow instance id.")],
     app: AppOption,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Show it as it was then (ISO 8601, UTC unless a zone is given)."),
+    ] = None,
 ) -> None:
     """Show an instance: state, tasks with generations, markings, work items, children."""
+    when = _past(at)
     loaded = _load_app(app)
     try:
         api = loaded.api_of(workflow_id)
-        snapshot = api.get_workflow_snapshot(workflow_id)
-        warnings = _instance_warnings(loaded, api.version.workflow_name, workflow_id)
+        if when is None:
+            snapshot = api.get_workflow_snapshot(workflow_id)
+            warnings = _instance_warnings(loaded, api.version.workflow_name, workflow_id)
+        else:
+            snapshot = api.get_workflow_state_at(workflow_id, when)
+            warnings = []
+            console.print(f"as it was at {when.isoformat()}")
     except TasquencerError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
@@ -157,6 +167,43 @@ def inspect(
         console.print(f"child {child.name} {child.id} (task {child.task_name}): {child.state}")
     for warning in warnings:
         console.print(f"[yellow]warning[/yellow] {warning}")
+
+
+@cli.command()
+def history(
+    workflow_id: Annotated[str, typer.Argument(help="A workflow instance id.")],
+    app: AppOption,
+) -> None:
+    """List what happened to an instance, oldest first: the changes of the workflow, its
+    tasks and its work items, and who made them (from the audit trail)."""
+    loaded = _load_app(app)
+    with _reported():
+        events = loaded.api_of(workflow_id).get_workflow_history(workflow_id)
+    table = Table("#", "time", "operation", "element", "generation", "caller")
+    for event in events:
+        caller = event.caller or ""
+        if event.user_id is not None:
+            caller = f"{caller} ({event.user_id})"
+        generation = "" if event.generation is None else str(event.generation)
+        table.add_row(
+            str(event.seq), _time(event.at), event.operation, event.element, generation, caller
+        )
+    console.print(table)
+    if not events:
+        console.print("no recorded history (was the app run with audit=None?)")
+
+
+@cli.command("prune-audit")
+def prune_audit(
+    app: AppOption,
+    older_than: Annotated[
+        str, typer.Option(help="Age of the finished traces to delete: seconds, or 30m, 12h, 7d.")
+    ] = "90d",
+) -> None:
+    """Delete the audit trail of workflow trees that finished at least --older-than ago."""
+    age = _duration(older_than)
+    loaded = _load_app(app)
+    console.print(f"pruned the audit trail of {loaded.prune_audit(older_than=age)} finished trees")
 
 
 def _instance_warnings(loaded: App, workflow_name: str, workflow_id: str) -> list[str]:
@@ -538,6 +585,17 @@ def _when(text: str | None) -> datetime | None:
     if when.tzinfo is None:
         raise typer.BadParameter(f"{text!r} has no time zone (add +00:00 or Z)")
     return when
+
+
+def _past(text: str | None) -> datetime | None:
+    """A time to look back at: ISO 8601, UTC when it names no zone."""
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected an ISO 8601 time, got {text!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _time(value: datetime | None) -> str:

@@ -28,8 +28,11 @@
     ├── WorkItemClaimError               a claim was refused (also a TasquencerInvariantError)
     │   └── WorkItemAlreadyClaimedError, WorkItemNotOfferedError
     ├── UnknownScopeError (also a ValueError), AlreadyExistsError
+    ├── AuditError                       the audit trail cannot answer
+    │   └── AuditRecordMissingError (audit was off), WorkflowNotYetCreatedError (too early)
     ├── PayloadValidationError (also a ValueError), SerializationError (also a TypeError)
-    └── TransactionAbortedError, TransactionClosedError, NestedCallError
+    └── TransactionAbortedError, TransactionClosedError, NestedCallError,
+        ConflictRetriesExhaustedError, WouldWaitError
 
 Messages show the values they were given shortened (`describe`), never whole inputs.
 """
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Iterable
+from datetime import datetime
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = 80
@@ -263,6 +267,23 @@ class NestedCallError(TasquencerError):
     """A call was made without `ctx=ctx` from inside another call of the same app."""
 
 
+class ConflictRetriesExhaustedError(TasquencerError):
+    """A call kept losing conflicts with concurrent calls and was given up; nothing of it was
+    committed, so the caller may run it again. The last conflict is the `__cause__`."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(
+            f"the call lost a conflict with concurrent calls on each of its {attempts} attempts "
+            "and was given up; nothing of it was committed, so it may be retried"
+        )
+        self.attempts = attempts
+
+
+class WouldWaitError(TasquencerError):
+    """A call made under `app.without_waiting()` would have had to wait for the database (on
+    SQLite: another writer holds it); it did nothing, so it may be made again, waiting."""
+
+
 class SerializationError(TasquencerError, TypeError):
     """A value that must be stored as JSON (job arguments) is not JSON-serializable."""
 
@@ -358,3 +379,31 @@ def _one_of(values: tuple[str, ...]) -> str:
     if len(values) == 1:
         return repr(values[0])
     return "one of " + ", ".join(repr(v) for v in values)
+
+
+class AuditError(TasquencerError):
+    """The audit trail cannot answer a question about a workflow's past."""
+
+
+class AuditRecordMissingError(AuditError):
+    """The workflow's creation was not recorded (the app ran with `audit=None` then)."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"workflow {workflow_id} has no audit record of its creation: it was created while "
+            "the app ran with audit=None, so its past states cannot be reconstructed"
+        )
+
+
+class WorkflowNotYetCreatedError(AuditError, ValueError):
+    """A past state was asked for a time before the workflow existed."""
+
+    def __init__(self, workflow_id: str, when: datetime, created_at: datetime) -> None:
+        self.workflow_id = workflow_id
+        self.when = when
+        self.created_at = created_at
+        super().__init__(
+            f"workflow {workflow_id} did not exist at {when.isoformat()}: it was created at "
+            f"{created_at.isoformat()}"
+        )

@@ -15,6 +15,7 @@ from typing import (
 
 from typing_extensions import TypedDict
 
+from tasquencer import arguments
 from tasquencer.errors import ElementNotFoundInPathError, SerializationError, describe
 
 WorkflowState = Literal["initialized", "started", "completed", "failed", "canceled"]
@@ -158,6 +159,49 @@ class JobRecord:
     finished_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One change of a workflow, its tasks or its work items, as `get_workflow_history` lists
+    them: `element` is the workflow id, the task name or the work item id; `caller` is
+    "internal" or "external" (None when no API call made it, e.g. a migration's replay)."""
+
+    seq: int
+    at: datetime
+    operation: str
+    element: str
+    state: str | None
+    generation: int | None
+    caller: str | None
+    user_id: str | None
+    correlation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSpan:
+    """One recorded engine operation of a workflow tree's trace, with the spans nested in it.
+
+    `seq` numbers the trace's spans in the order they happened, across transactions;
+    `resource` is the task or condition name, the work item or workflow id, or the API call's
+    argument; `state` and `number` are what the operation left (a state; a generation or a
+    marking). The caller fields are set on a call's own span.
+    """
+
+    trace_id: str
+    seq: int
+    parent_seq: int | None
+    operation: str
+    workflow_id: str | None
+    resource: str | None
+    state: str | None
+    number: int | None
+    at: datetime
+    caller: str | None = None
+    user_id: str | None = None
+    correlation_id: str | None = None
+    attributes: dict[str, Any] | None = None
+    children: list[TraceSpan] = field(default_factory=list)
+
+
 class ConditionStructure(TypedDict):
     name: str
     is_start: bool
@@ -240,12 +284,8 @@ class Offer:
             raise TypeError(f"an offer's priority is an int, got {describe(self.priority)}")
         if abs(self.priority) > MAX_PRIORITY:
             raise ValueError(f"an offer's priority must be within ±{MAX_PRIORITY}")
-        if self.due_at is not None and (
-            not isinstance(self.due_at, datetime) or self.due_at.tzinfo is None
-        ):
-            raise ValueError(
-                f"an offer's due_at is a timezone-aware datetime, got {describe(self.due_at)}"
-            )
+        if self.due_at is not None:
+            arguments.moment(self.due_at, "an offer's due_at")
         try:
             json.dumps(self.payload, allow_nan=False)
         except (TypeError, ValueError, RecursionError):

@@ -3,7 +3,7 @@ and groups are resolved (direct + group roles, expiry, inactive roles and groups
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -152,8 +152,14 @@ def test_an_assignment_names_exactly_one_holder_and_only_users_roles_expire(auth
         auth_app.auth.assign_role(
             "nurse", group="nurses", expires_at=auth_app.clock.now() + timedelta(days=1)
         )
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(TypeError, match="expires_at must be a datetime"):
         auth_app.auth.assign_role("nurse", user_id=ANN.id, expires_at="tomorrow")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="outside the years 1 to 9999"):
+        auth_app.auth.assign_role(
+            "nurse",
+            user_id=ANN.id,
+            expires_at=datetime.min.replace(tzinfo=timezone(timedelta(hours=2))),
+        )
     assert dump(auth_app) == before
 
 
@@ -174,7 +180,7 @@ def test_replacing_a_user_s_groups_and_roles_keeps_adds_and_removes(auth_app):
     assert dump(auth_app) == before
 
 
-# --- resolution (§3.1) -----------------------------------------------------------------------
+# --- resolution (docs/semantics.md §15.2) ---------------------------------------------------------
 
 
 def test_a_user_with_nothing_has_no_roles_scopes_or_groups(auth_app):

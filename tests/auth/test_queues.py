@@ -4,7 +4,7 @@ withdrawn when their work item is canceled, its task torn down or its workflow c
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -136,8 +136,12 @@ def test_an_offer_to_a_missing_group_rolls_the_call_back(auth_app):
 def test_offers_are_values_checked_when_made():
     with pytest.raises(ValueError, match="non-empty str"):
         tq.Offer.to_scope("")
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(TypeError, match="due_at must be a datetime"):
         tq.Offer.to_agents(due_at="tomorrow")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        tq.Offer.to_agents(due_at=datetime(2030, 1, 1))
+    with pytest.raises(ValueError, match="outside the years 1 to 9999"):
+        tq.Offer.to_agents(due_at=datetime.max.replace(tzinfo=timezone(-timedelta(hours=1))))
     with pytest.raises(TypeError, match="priority is an int"):
         tq.Offer.to_user("ann", priority=1.5)  # type: ignore[arg-type]
     with pytest.raises(tq.SerializationError, match="not JSON"):
@@ -445,7 +449,9 @@ def test_a_loop_offers_each_generation_s_work_item_and_withdraws_the_finished_on
         ({"limit": 1001}, ValueError),
         ({"limit": "10"}, TypeError),
         ({"min_priority": 1.5}, TypeError),
-        ({"due_before": "soon"}, ValueError),
+        ({"due_before": "soon"}, TypeError),
+        ({"due_before": datetime(2026, 1, 1)}, ValueError),
+        ({"due_before": datetime.max.replace(tzinfo=timezone(timedelta(hours=-1)))}, ValueError),
         ({"workflow_name": 3}, TypeError),
         ({"after": "x" * 65}, ValueError),
     ],

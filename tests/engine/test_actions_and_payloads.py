@@ -1,5 +1,5 @@
 """Actions and payloads: default actions are internal-only, custom actions validate their
-payloads with pydantic, and callbacks see the context of ARCHITECTURE.md §4.1."""
+payloads with pydantic, and callbacks see the contexts of `tasquencer.contexts`."""
 
 from __future__ import annotations
 
@@ -10,24 +10,13 @@ import pytest
 
 import tasquencer as tq
 from tasquencer import Builder
+from tests.helpers import one_task_workflow
 
 # --- helpers (local to this file) ------------------------------------------------------------
 
 
 def register(app: Any, wf: Any) -> Any:
     return app.register(tq.versions(wf.name).version("v1", wf)).api("v1")
-
-
-def one_task_workflow(task: Any, name: str = "wf") -> Any:
-    """start -> A -> end."""
-    return (
-        Builder.workflow(name)
-        .start_condition("start")
-        .end_condition("end")
-        .task("A", task)
-        .connect_condition("start", lambda to: to.task("A"))
-        .connect_task("A", lambda to: to.condition("end"))
-    )
 
 
 def task_with_items(n: int, item: Any = None) -> Any:

@@ -1,4 +1,5 @@
-"""Activities (order, contexts) and auto-triggers (SEMANTICS.md §8, §8.7, §17.6, §17.7)."""
+"""Activities (order, contexts) and auto-triggers (docs/semantics.md, sections 7, 9, 17.6,
+17.7)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,13 @@ import pytest
 
 import tasquencer as tq
 from tasquencer import Builder
+from tests.helpers import one_task_workflow
 
 # --- helpers (local to this file) ------------------------------------------------------------
 
 
 def register(app: Any, wf: Any) -> Any:
     return app.register(tq.versions(wf.name).version("v1", wf)).api("v1")
-
-
-def one_task_workflow(task: Any, name: str = "wf") -> Any:
-    """start -> A -> end."""
-    return (
-        Builder.workflow(name)
-        .start_condition("start")
-        .end_condition("end")
-        .task("A", task)
-        .connect_condition("start", lambda to: to.task("A"))
-        .connect_task("A", lambda to: to.condition("end"))
-    )
 
 
 def tree(api: Any, workflow_id: str) -> dict[str, Any]:
@@ -266,7 +256,8 @@ def test_finish_requested_in_on_started_runs_right_after_the_start(
 
 
 def test_auto_complete_reports_completion_before_the_start_to_the_task(app):
-    """§8.7: an immediate on_started auto-complete is seen by the task before the start."""
+    """Auto-triggers (§9): an immediate on_started auto-complete is seen by the task before
+    the start."""
     log: list[str] = []
     item = Builder.work_item("item").with_activities(
         on_started=lambda ctx: ctx.work_item.complete()

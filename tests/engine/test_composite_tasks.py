@@ -1,6 +1,6 @@
 """Composite and dynamic composite tasks: child workflows, their records, their reports to the
-parent task, and what completing the parent does to unfinished children (SEMANTICS.md §12,
-§17.2)."""
+parent task, and what completing the parent does to unfinished children (docs/semantics.md,
+sections 11 and 17.2)."""
 
 from __future__ import annotations
 
@@ -465,7 +465,7 @@ def test_completing_a_composite_task_tears_down_its_unfinished_children(app):
 
 
 def test_a_composite_policy_completing_right_after_it_starts_tears_its_children_down(app):
-    """§7.2 + §17.2: the naive policy completes P as soon as its first child starts; P's
+    """§6 + §17.2: the naive policy completes P as soon as its first child starts; P's
     children are torn down and stay down, and P completes once."""
     completed: list[str] = []
     composite = creating(

@@ -1,7 +1,8 @@
-"""The corrections of SEMANTICS.md §17 that concern the core engine, one test per behaviour.
+"""The corrections of docs/semantics.md, section 17, that concern the core engine, one test
+per behaviour.
 
 Each test builds the scenario the correction describes and checks what this project does; a
-comment says what the reference implementation (SEMANTICS.md §16) did instead.
+comment says what the reference implementation did instead.
 """
 
 from __future__ import annotations
@@ -917,7 +918,7 @@ def test_target_path_must_go_through_the_parent_task(app):
     assert (child.id, child.name) == (child_id, "child")
 
 
-# --- §17.15 ----------------------------------------------------------------------------------
+# --- §17.14 ---------------------------------------------------------------------------------
 
 
 def _looping_two_item_workflow() -> Any:
@@ -987,8 +988,8 @@ def test_leftover_work_item_of_a_finished_generation_cannot_start(app):
 
 def test_work_item_is_not_created_once_its_task_has_finished(app):
     """How a leftover would arise: a work item's initialize action finishes the task before
-    the work item exists. Creation checks the task again (SEMANTICS.md §3.2, §9.1: "creation
-    validates task row of exact generation is enabled/started") and the call rolls back."""
+    the work item exists. Creation checks the task again (a work item is created only
+    while its task's current generation is enabled or started) and the call rolls back."""
     ref: dict[str, Any] = {}
 
     def initialize(ctx: Any, payload: Any) -> None:
@@ -1025,11 +1026,11 @@ def test_work_item_is_not_created_once_its_task_has_finished(app):
 
 
 def test_work_item_torn_down_during_its_start_action_does_not_start(app):
-    """§17.15: the start action of B's work item completes task A through a nested call, which
+    """§17.14: the start action of B's work item completes task A through a nested call, which
     tears that very work item down. It must not start afterwards: either the call is refused
     and rolls back, or the start stops there. Either way no `on_started` for it, no
     `initialized -> started` report, and the stats still count the work items by state
-    (SEMANTICS.md §15 inv. 7)."""
+    (docs/semantics.md, section 11.3)."""
     ref: dict[str, Any] = {}
     events: list[tuple[str, ...]] = []
 

@@ -1,5 +1,5 @@
 """Deferred choice, interleaved routing through a mutex condition, and XOR-join enabledness
-following the marking (SEMANTICS.md §4.5, §17.3)."""
+following the marking (docs/semantics.md, sections 3 and 17.3)."""
 
 from __future__ import annotations
 
@@ -289,7 +289,7 @@ def xor_join(log: list[str], *, c2_first: bool = False, with_region: bool = Fals
 
 
 def test_xor_join_stays_enabled_while_another_input_is_marked(app):
-    """The reference disables X here although c1 still holds a token (§16.3)."""
+    """The reference disables X here although c1 still holds a token (§17.3)."""
     log: list[str] = []
     api = register(app, xor_join(log))
     wid = api.internal_initialize_root_workflow()

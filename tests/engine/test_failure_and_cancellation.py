@@ -1,6 +1,6 @@
 """Failure propagates upward with lateral cleanup, cancellation flows downward, policies are
 asked exactly when they should be, and a task finishes at most once per generation
-(SEMANTICS.md §7, §11, §17.1, §17.4, §17.12, §17.15)."""
+(docs/semantics.md, sections 6, 10, 17.1, 17.4, 17.12 and 17.14)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,13 @@ import pytest
 
 import tasquencer as tq
 from tasquencer import Builder
+from tests.helpers import one_task_workflow
 
 # --- helpers (local to this file) ------------------------------------------------------------
 
 
 def register(app: Any, wf: Any) -> Any:
     return app.register(tq.versions(wf.name).version("v1", wf)).api("v1")
-
-
-def one_task_workflow(task: Any, name: str = "wf") -> Any:
-    """start -> A -> end."""
-    return (
-        Builder.workflow(name)
-        .start_condition("start")
-        .end_condition("end")
-        .task("A", task)
-        .connect_condition("start", lambda to: to.task("A"))
-        .connect_task("A", lambda to: to.condition("end"))
-    )
 
 
 def task_with_items(n: int, item: Any = None, **activities: Any) -> Any:
@@ -143,7 +132,7 @@ def started_composite(app: Any, log: list[str], policies: list[Any] | None = Non
 
 
 def test_a_child_work_item_failure_propagates_to_the_root_in_order(app):
-    """§11.2 activity order for a work-item failure in a child workflow."""
+    """Failure propagation (§10): the activity order for a work-item failure in a child workflow."""
     log: list[str] = []
     api, wid, child, wi = started_composite(app, log)
 
@@ -368,7 +357,7 @@ def test_a_policy_failing_right_after_a_child_task_starts_fails_every_ancestor(a
 
 
 def test_a_policy_completing_right_after_the_task_starts_completes_it_once(app):
-    """§7.2: a naive policy completes on the evaluation right after the start; the item
+    """Policies (§6): a naive policy completes on the evaluation right after the start; the item
     being started is torn down, and the task completes once."""
     completed: list[str] = []
     calls: list[tuple[str, str]] = []
@@ -400,7 +389,8 @@ def test_a_policy_completing_right_after_the_task_starts_completes_it_once(app):
 
 
 def test_canceling_the_root_tears_everything_down_in_order_without_policies(app):
-    """§11.3 activity order for a root cancellation; teardown never asks a policy."""
+    """Cancellation (§10): the activity order for a root cancellation; teardown never asks
+    a policy."""
     log: list[str] = []
     policies: list[Any] = []
     api, wid, child, wi = started_composite(app, log, policies)
@@ -425,7 +415,7 @@ def test_canceling_the_root_tears_everything_down_in_order_without_policies(app)
 
 
 def test_the_root_is_already_canceled_while_its_children_are_torn_down(app):
-    """§11.3: the default cancel action marks the root canceled before the teardown."""
+    """Cancellation (§10): the default cancel action marks the root canceled before the teardown."""
     seen: list[tuple[str, str]] = []
     api_ref: list[Any] = []
     roots: list[str] = []
@@ -707,7 +697,7 @@ def test_a_composite_task_completes_at_most_once_per_generation(app):
 
 
 def test_a_work_item_created_in_its_initialize_action_counts_for_the_policy_at_once(app):
-    """Stats always equal the rows (§15 inv. 7): an item created by an initialize action is
+    """Stats always equal the rows (§11.3): an item created by an initialize action is
     counted as soon as it exists, so a nested call that finishes the task's other item in
     that same action sees it, and the default policy keeps the task running for it."""
     api_ref: list[Any] = []

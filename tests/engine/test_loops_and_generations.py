@@ -1,5 +1,5 @@
 """Loops and task generations, cancellation regions, dummy tasks and workflow completion
-(SEMANTICS.md §4.4, §4.7, §6, §8.5, §17.3, §17.7, §17.9)."""
+(docs/semantics.md, sections 2, 5, 17.3, 17.7 and 17.9)."""
 
 from __future__ import annotations
 
@@ -643,7 +643,7 @@ def test_workflow_completion_cancels_started_tasks_and_their_work_items(app):
 
 def test_completion_that_reaches_the_end_enables_nothing(app):
     """§17.3: the workflow completes first; X, whose join the same completion satisfied, never
-    gets on_enabled (the reference gives it on_enabled then on_disabled, §16.12)."""
+    gets on_enabled (the reference gives it on_enabled then on_disabled, §17.12)."""
     log: list[str] = []
     wf = (
         Builder.workflow("early_end")

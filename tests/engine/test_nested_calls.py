@@ -223,3 +223,102 @@ def test_run_mutation_with_ctx_runs_inside_the_callers_transaction(app):
     assert api.list_workflows() == []
     workflow_id = app.run_mutation(outer, fail=False)
     assert api.get_workflow_state(workflow_id) == "started"
+
+
+def _item_with_a_tied_job(app: tq.App, name: str, on_canceled: object) -> tq.WorkflowApi:
+    """One task whose work item ties a job due in an hour when it is initialized."""
+
+    @app.mutation(name=f"{name}.later")
+    def later(ctx: tq.MutationContext) -> None:
+        pass
+
+    def initialize(ctx: tq.WorkItemActionContext, payload: object) -> None:
+        ctx.work_item.initialize()
+        ctx.register_scheduled(ctx.scheduler.run_after(3600, later))
+
+    item = (
+        Builder.work_item("item")
+        .with_actions(Builder.work_item_actions().initialize(None, initialize))
+        .with_activities(on_canceled=on_canceled)
+    )
+    return app.register(
+        Builder.workflow(name)
+        .start_condition("s")
+        .end_condition("e")
+        .task(
+            "a", Builder.task(item).with_activities(on_enabled=lambda c: c.work_item.initialize())
+        )
+        .connect_condition("s", lambda to: to.task("a"))
+        .connect_task("a", lambda to: to.condition("e"))
+    ).api()
+
+
+def test_a_rolled_back_teardown_does_not_cancel_the_jobs_tied_to_the_element(app):
+    """The work item's cancellation queues the cancellation of its tied job, then its
+    `on_canceled` raises: with the nested call rolled back, the job stays pending and tied."""
+
+    class Boom(Exception):
+        pass
+
+    failing = [True]
+
+    def on_canceled(ctx: tq.WorkItemActivityContext) -> None:
+        if failing[0]:
+            raise Boom()
+
+    api = _item_with_a_tied_job(app, "rolled_back_teardown", on_canceled)
+    workflow_id = api.internal_initialize_root_workflow()
+    (item,) = api.list_work_items(workflow_id)
+
+    @app.mutation
+    def cancel_and_swallow(ctx: tq.MutationContext) -> None:
+        with pytest.raises(Boom):
+            api.internal_cancel_work_item(item.id, ctx=ctx)
+
+    app.run_mutation(cancel_and_swallow)
+    (job,) = app.list_jobs()
+    assert job.state == "pending"
+    assert api.get_work_item_state(item.id) == "initialized"
+    # Still tied: canceling the work item for good cancels it.
+    failing[0] = False
+    api.internal_cancel_work_item(item.id)
+    assert app.get_job(job.id).state == "canceled"
+
+
+def test_a_job_scheduled_by_a_rolled_back_nested_call_cannot_be_tied_afterwards(app):
+    """The job went with the savepoint: tying it later must find that it does not exist."""
+    seen: list[str] = []
+
+    def initialize(ctx: tq.WorkItemActionContext, payload: object) -> None:
+        ctx.work_item.initialize()
+        ctx.register_scheduled(seen[0])
+
+    item = Builder.work_item("item").with_actions(
+        Builder.work_item_actions().initialize(None, initialize)
+    )
+    api = app.register(
+        Builder.workflow("tie_later")
+        .start_condition("s")
+        .end_condition("e")
+        .task("a", Builder.task(item))
+        .connect_condition("s", lambda to: to.task("a"))
+        .connect_task("a", lambda to: to.condition("e"))
+    ).api()
+
+    @app.mutation(name="tie_later.schedule_then_fail")
+    def schedule_then_fail(ctx: tq.MutationContext) -> None:
+        seen.append(ctx.scheduler.run_after(3600, schedule_then_fail))
+        raise ValueError("undone")
+
+    @app.mutation
+    def outer(ctx: tq.MutationContext) -> None:
+        workflow_id = api.internal_initialize_root_workflow(ctx=ctx)
+        with pytest.raises(ValueError, match="undone"):
+            app.run_mutation(schedule_then_fail, ctx=ctx)
+        with pytest.raises(tq.JobNotFoundError):
+            api.internal_initialize_work_item(
+                tq.Target(("tie_later", "a", "item"), workflow_id, "a"), ctx=ctx
+            )
+
+    app.run_mutation(outer)
+    assert app.list_jobs() == []

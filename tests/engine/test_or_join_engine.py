@@ -1,6 +1,6 @@
-"""The OR-join end to end (SEMANTICS.md §17.5, §17.3): it waits while a routed branch can
-still deliver, fires when the last one does or when a path dies elsewhere, is re-evaluated after
-every marking change, and is not fooled by cancellation regions."""
+"""The OR-join end to end (docs/semantics.md, sections 4, 17.3 and 17.5): it waits while a
+routed branch can still deliver, fires when the last one does or when a path dies elsewhere, is
+re-evaluated after every marking change, and is not fooled by cancellation regions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 import tasquencer as tq
 from tasquencer import Builder
+from tasquencer.net import or_join
 from tests.engine.flow_helpers import chooser, current_item, finish, register, start, tracked_task
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -60,6 +61,25 @@ def test_or_join_waits_while_a_routed_branch_can_still_deliver(app):
     assert snapshot.tasks["J"].state == "disabled"
     assert snapshot.tasks["J"].generation == 0
     assert not any(e.startswith("J.") for e in log)
+
+
+def test_or_join_analysis_is_built_at_register_not_in_a_call(app, monkeypatch):
+    built: list[str] = []
+    build = or_join._OrJoinAnalysis.__init__
+
+    def counting(self: Any, net: Any, join: str) -> None:
+        built.append(join)
+        build(self, net, join)
+
+    monkeypatch.setattr(or_join._OrJoinAnalysis, "__init__", counting)
+    log: list[str] = []
+    api = register(app, two_branches(log, {"A": ["B", "C"]}))
+    assert built == ["J"]
+    wid = api.internal_initialize_root_workflow()
+    for task in ("A", "B", "C"):
+        finish(api, wid, task)
+    assert snapshot_of(api, wid).tasks["J"].state == "disabled"  # decided, while C2 can deliver
+    assert built == ["J"]
 
 
 def test_or_join_fires_when_the_last_pending_branch_completes(app):
@@ -136,7 +156,7 @@ def dying_path(log: list[str], choice: dict[str, list[str]]) -> Any:
 
 
 def test_or_join_fires_when_an_upstream_xor_routes_away_from_its_empty_input(app):
-    """The reference deadlocks here (§16.6): nothing next to J changes when X routes to z."""
+    """The reference deadlocks here (§17.6): nothing next to J changes when X routes to z."""
     log: list[str] = []
     api = register(app, dying_path(log, {"X": ["cond:z"]}))
     wid = api.internal_initialize_root_workflow()
@@ -222,7 +242,7 @@ def region_elsewhere(log: list[str], *, x_auto: bool) -> Any:
 
 @pytest.mark.parametrize("x_auto", [True, False], ids=["X-started", "X-enabled"])
 def test_or_join_does_not_fire_early_because_a_pending_branch_has_a_region(app, x_auto):
-    """The reference fires J at once here (§16.5)."""
+    """The reference fires J at once here (§17.5)."""
     log: list[str] = []
     api = register(app, region_elsewhere(log, x_auto=x_auto))
     wid = api.internal_initialize_root_workflow()

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import gc
 import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import orm
 
 import tasquencer as tq
 from tasquencer import Builder
+from tasquencer.runtime.clock import FakeClock
 from tasquencer.store import database
-from tasquencer.store.tables import metadata, task_log, work_items
+from tasquencer.store.tables import metadata, task_log, tasks, work_items
 from tests.helpers import dump
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -141,7 +145,11 @@ def test_exception_at_the_end_of_a_dummy_chain_rolls_back_the_whole_call(app):
     api.internal_complete_work_item(a_item.id)
     after = dump(app)
     assert len(after["tasquencer_jobs"]) == 3
-    assert len(after["tasquencer_scheduled"]) == 1
+    with app.engine.connect() as connection:
+        tied = connection.execute(
+            sa.select(tasks.c.name, tasks.c.job_ids).where(tasks.c.job_ids.is_not(None))
+        ).all()
+    assert [(name, len(job_ids)) for name, job_ids in tied] == [("T3", 1)]
     assert api.get_workflow_task_states(wid)["T3"] == "enabled"
     assert [i.task_name for i in api.list_work_items(wid)] == ["A", "T3"]
 
@@ -368,6 +376,195 @@ def test_engine_tables_are_created_on_first_use(database_url):
         assert [w.id for w in api.list_workflows()] == [wid]
     finally:
         again.close()
+
+
+# A root workflow "upg" whose task "approve" is started, as the 0001 engine left it: its work
+# item (started), the task's generation and the workflow each have one job tied to them
+# (registrations in tasquencer_scheduled); one more job is untied, one has finished.
+START = datetime(2030, 1, 1, tzinfo=UTC)
+WF, ITEM = "01M8XEJXM04MR9D6K8Q1XAHE86", "01M8XEJXM3JTS6SWG6SE3WND6J"
+ESCALATE, CHECK, REMIND = (
+    "01M8XEJXM12V9FK5DNZ6R7VJAZ",
+    "01M8XEJXM4EABDZYS42P2EJ5YB",
+    "01M8XEJXM4VSS04SSKTA0TA1N9",
+)
+UNTIED, FINISHED = "01M8XEJXM5AAAAAAAAAAAAAAAA", "01M8XEJXM5BBBBBBBBBBBBBBBB"
+
+
+def _job(job_id: str, run_after: float, state: str = "pending") -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "function": "upg.noop",
+        "kind": "mutation",
+        "args": {},
+        "state": state,
+        "run_at": START + timedelta(seconds=run_after),
+        "attempts": 0 if state == "pending" else 1,
+        "max_attempts": 5,
+        "created_at": START,
+        "finished_at": None if state == "pending" else START,
+    }
+
+
+ROWS_0001: dict[str, list[dict[str, Any]]] = {
+    "tasquencer_workflows": [
+        {
+            "id": WF,
+            "name": "upg",
+            "version_name": "v1",
+            "path": ["upg"],
+            "root_workflow_id": WF,
+            "realized_path": [],
+            "state": "started",
+            "execution_mode": "normal",
+            "has_jobs": True,
+            "created_at": START,
+            "updated_at": START,
+        }
+    ],
+    "tasquencer_tasks": [
+        {
+            "workflow_id": WF,
+            "name": "approve",
+            "state": "started",
+            "generation": 1,
+            "execution_mode": "normal",
+            "jobs_generation": 1,
+        }
+    ],
+    "tasquencer_conditions": [
+        {"workflow_id": WF, "name": "start", "marking": 0},
+        {"workflow_id": WF, "name": "end", "marking": 0},
+    ],
+    "tasquencer_work_items": [
+        {
+            "id": ITEM,
+            "name": "approval",
+            "workflow_id": WF,
+            "root_workflow_id": WF,
+            "task_name": "approve",
+            "task_generation": 1,
+            "state": "started",
+            "has_jobs": True,
+            "created_at": START,
+            "updated_at": START,
+        }
+    ],
+    "tasquencer_task_stats": [
+        {
+            "workflow_id": WF,
+            "task_name": "approve",
+            "generation": 1,
+            "shard": 2,
+            "total": 1,
+            "initialized": 0,
+            "started": 1,
+            "completed": 0,
+            "failed": 0,
+            "canceled": 0,
+        }
+    ],
+    "tasquencer_task_log": [
+        {"workflow_id": WF, "task_name": "approve", "generation": g, "state": s, "at": START}
+        for g, s in ((0, "disabled"), (1, "enabled"), (1, "started"))
+    ],
+    "tasquencer_jobs": [
+        _job(ESCALATE, 7200),
+        _job(CHECK, 60),
+        _job(REMIND, 3600),
+        _job(UNTIED, 30),
+        _job(FINISHED, 0, "success"),
+    ],
+    "tasquencer_scheduled": [
+        {"element_key": f"workflow/{WF}", "job_id": ESCALATE, "created_at": START},
+        {"element_key": f"work_item/{ITEM}", "job_id": CHECK, "created_at": START},
+        {"element_key": f"task/{WF}/approve/1", "job_id": REMIND, "created_at": START},
+    ],
+}
+
+
+def upgrade_workflow(app: tq.App) -> tq.WorkflowApi:
+    """The definition of the workflow in ROWS_0001, with the jobs it ties."""
+
+    @app.mutation(name="upg.noop")
+    def noop(ctx: Any) -> None:
+        """What the tied jobs run."""
+
+    def initialize_item(ctx: Any, payload: Any) -> None:
+        ctx.work_item.initialize()
+        ctx.register_scheduled(ctx.scheduler.run_after(60, noop))
+
+    def on_enabled(ctx: Any) -> None:
+        ctx.work_item.initialize()
+        ctx.register_scheduled(ctx.scheduler.run_after(3600, noop))
+
+    def submit(ctx: Any, payload: Any) -> None:
+        ctx.workflow.initialize()
+        ctx.register_scheduled(ctx.scheduler.run_after(7200, noop))
+
+    item = (
+        Builder.work_item("approval")
+        .with_actions(Builder.work_item_actions().initialize(None, initialize_item))
+        .with_activities(on_initialized=lambda ctx: ctx.work_item.start())
+    )
+    wf = (
+        Builder.workflow("upg")
+        .with_actions(Builder.workflow_actions().initialize(None, submit))
+        .start_condition("start")
+        .end_condition("end")
+        .task("approve", Builder.task(item).with_activities(on_enabled=on_enabled))
+        .connect_condition("start", lambda to: to.task("approve"))
+        .connect_task("approve", lambda to: to.condition("end"))
+    )
+    return app.register(tq.versions("upg").version("v1", wf)).api("v1")
+
+
+def test_a_0001_database_with_a_workflow_in_flight_upgrades_and_the_workflow_finishes(
+    database_url,
+):
+    engine = database.create_engine(database_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(database.MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+        with engine.begin() as connection:
+            tables = sa.MetaData()
+            tables.reflect(connection, only=list(ROWS_0001))
+            for name, rows in ROWS_0001.items():
+                connection.execute(tables.tables[name].insert(), rows)
+        database.upgrade_schema(engine)  # what `tasquencer db upgrade` does
+        assert database.current_revision(engine) == database.SCHEMA_HEAD
+    finally:
+        engine.dispose()
+
+    app = tq.App(database_url, auto_migrate=False, clock=FakeClock(START))
+    try:
+        api = upgrade_workflow(app)
+        assert api.get_workflow_task_states(WF) == {"approve": "started"}
+        # Due jobs are still found: the untied one and the work item's check.
+        app.clock.advance(61)
+        assert app.run_due_jobs() == 2
+        api.internal_complete_work_item(ITEM)
+        assert api.get_workflow_state(WF) == "completed"
+        states = {job.id: job.state for job in app.list_jobs()}
+        assert states == {
+            UNTIED: "success",
+            CHECK: "success",
+            FINISHED: "success",
+            REMIND: "canceled",  # tied to the task's generation, as registered
+            ESCALATE: "canceled",  # tied to the workflow
+        }
+        app.clock.advance(3 * 3600)
+        assert app.run_due_jobs() == 0
+        # A new instance works as well, its jobs tied on the upgraded schema.
+        second = api.internal_initialize_root_workflow()
+        api.internal_cancel_root_workflow(second)
+        new_jobs = [job.state for job in app.list_jobs() if job.id not in states]
+        assert new_jobs == ["canceled"] * 3
+    finally:
+        app.close()
 
 
 def test_auto_migrate_false_leaves_an_empty_database_untouched(database_url):

@@ -12,11 +12,12 @@ from typing import Any
 import tasquencer as tq
 from tasquencer import Builder
 from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItemInstance
+from tasquencer.engine.recording import NullRecorder
 from tasquencer.runtime.functions import MutationCtx
 from tests.helpers import auto_task
 
 
-class Replay:
+class Replay(NullRecorder):
     """A recorder that rebuilds the state from the events it receives."""
 
     def __init__(self) -> None:

@@ -1,5 +1,5 @@
 """AND, XOR and OR splits and joins, route validation and the router's context, driven through
-the public API (SEMANTICS.md §4, §17.3, §17.5, §17.8)."""
+the public API (docs/semantics.md, sections 3, 4, 17.3, 17.5 and 17.8)."""
 
 from __future__ import annotations
 

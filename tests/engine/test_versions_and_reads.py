@@ -1,4 +1,5 @@
-"""Versions and deprecation; the read contract of ARCHITECTURE.md §4.1; calls with `ctx=ctx`."""
+"""Versions and deprecation; the read contract of the API (docs/semantics.md, section 13);
+calls with `ctx=ctx`."""
 
 from __future__ import annotations
 
@@ -537,7 +538,7 @@ def test_api_methods_declare_what_they_return_to_type_checkers():
     expected = {
         "initialize_root_workflow": str,
         "internal_initialize_work_item": str,
-        "complete_work_item": type(None),
+        "complete_work_item": list[tq.WorkItem],
         "get_workflow_state": tq.records.WorkflowState,
         "get_workflow_snapshot": tq.WorkflowSnapshot,
         "list_work_items": list[tq.WorkItem],
@@ -551,4 +552,4 @@ def test_api_methods_declare_what_they_return_to_type_checkers():
         for name, member in vars(tq.WorkflowApi).items()
         if not name.startswith("_") and callable(member)
     ]
-    assert len(methods) == 30
+    assert len(methods) == 33

@@ -1,6 +1,6 @@
 """Work items through the public API: several per task, the default policy, dynamic creation,
-reset, initialization by target, and the guards of SEMANTICS.md §3.2 (each leaves the state
-untouched)."""
+reset, initialization by target, and the guards of docs/semantics.md, section 1.5 (each
+leaves the state untouched)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,13 @@ import pytest
 
 import tasquencer as tq
 from tasquencer import Builder
+from tests.helpers import one_task_workflow
 
 # --- helpers (local to this file) ------------------------------------------------------------
 
 
 def register(app: Any, wf: Any) -> Any:
     return app.register(tq.versions(wf.name).version("v1", wf)).api("v1")
-
-
-def one_task_workflow(task: Any, name: str = "wf") -> Any:
-    """start -> A -> end."""
-    return (
-        Builder.workflow(name)
-        .start_condition("start")
-        .end_condition("end")
-        .task("A", task)
-        .connect_condition("start", lambda to: to.task("A"))
-        .connect_task("A", lambda to: to.condition("end"))
-    )
 
 
 def two_task_workflow(a: Any, b: Any, name: str = "wf") -> Any:
@@ -194,7 +183,7 @@ def test_one_failed_work_item_fails_the_task_cancels_the_open_ones_and_fails_the
         (c, "canceled"),
         (d, "completed"),
     ]
-    # §11.3: the initialized ones are torn down first, then the started ones.
+    # Cancellation (§10): the initialized ones are torn down first, then the started ones.
     assert canceled == [b, c]
     assert changes == [
         (a, "started", "failed"),
@@ -489,3 +478,76 @@ def test_a_work_item_of_another_workflow_is_not_found_through_this_api(app):
         other.internal_complete_work_item(wi)
 
     assert tree(api, wid) == before
+
+
+# --- what a command answers ------------------------------------------------------------------
+
+
+def test_completing_answers_the_work_items_the_call_created_in_their_state_then(app):
+    def starts_itself(ctx: tq.WorkItemActivityContext) -> None:
+        ctx.work_item.start()
+
+    api = register(
+        app,
+        two_task_workflow(
+            task_with_items(1),
+            task_with_items(
+                2, Builder.work_item("b").with_activities(on_initialized=starts_itself)
+            ),
+        ),
+    )
+    case = api.internal_initialize_root_workflow()
+    (a,) = api.list_work_items(case, "A")
+
+    assert api.internal_start_work_item(a.id) == []  # a start creates nothing here
+    created = api.internal_complete_work_item(a.id)
+
+    assert created == [item for item in api.list_work_items(case) if item.task_name == "B"]
+    assert [(item.name, item.state, item.generation) for item in created] == [
+        ("b", "started", 1),
+        ("b", "started", 1),
+    ]
+    assert api.internal_complete_work_item(created[0].id) == []  # B waits for its second item
+
+
+def test_a_nested_command_answers_only_what_it_created(app):
+    api = register(app, two_task_workflow(task_with_items(1), task_with_items(1)))
+    case = api.internal_initialize_root_workflow()
+    (a,) = api.list_work_items(case, "A")
+    api.internal_start_work_item(a.id)
+
+    @app.mutation(name="work_through")
+    def work_through(ctx: tq.MutationContext, item_id: str) -> list[list[str]]:
+        answers = [api.internal_complete_work_item(item_id, ctx=ctx)]
+        (b,) = answers[0]
+        answers.append(api.internal_start_work_item(b.id, ctx=ctx))
+        answers.append(api.internal_complete_work_item(b.id, ctx=ctx))  # B's item is older
+        return [[item.task_name for item in answer] for answer in answers]
+
+    assert app.run_mutation(work_through, item_id=a.id) == [["B"], [], []]
+
+
+def test_what_a_nested_call_rolled_back_is_not_in_the_answer_of_the_call_around_it(app):
+    case: dict[str, str] = {}
+
+    @app.mutation(name="add_then_fail")
+    def add_then_fail(ctx: tq.MutationContext) -> None:
+        target = {"path": ["wf", "B", "item"], "parent_workflow_id": case["id"]}
+        api.internal_initialize_work_item({**target, "parent_task_name": "B"}, ctx=ctx)
+        raise RuntimeError("changed my mind")
+
+    def on_enabled(ctx: Any) -> None:
+        ctx.work_item.initialize()
+        with pytest.raises(RuntimeError):
+            app.run_mutation(add_then_fail, ctx=ctx)
+
+    b_task = Builder.task(Builder.work_item("item")).with_activities(on_enabled=on_enabled)
+    api = register(app, two_task_workflow(task_with_items(1), b_task))
+    case["id"] = api.internal_initialize_root_workflow()
+    (a,) = api.list_work_items(case["id"], "A")
+    api.internal_start_work_item(a.id)
+
+    created = api.internal_complete_work_item(a.id)
+
+    assert created == api.list_work_items(case["id"], "B")
+    assert len(created) == 1

@@ -91,6 +91,24 @@ def test_producing_on_all_outputs_answers_like_one_transition_per_subset(
     assert ResetNet(PLACES, [*net, *subsets]).coverable(source, [target]) == full
 
 
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(transitions(), min_size=1, max_size=5), markings, st.data())
+def test_one_more_token_answers_like_the_targets_it_stands_for(
+    net: list[Transition], source: Vector, data: st.DataObject
+) -> None:
+    base = tuple(data.draw(st.integers(0, held)) for held in source)
+    empty = [p for p in range(PLACES) if not source[p]]
+    places = data.draw(st.lists(st.sampled_from(empty), unique=True) if empty else st.just([]))
+    targets = [tuple(n + (p == q) for q, n in enumerate(base)) for p in places]
+    reset_net = ResetNet(PLACES, net)
+    assert reset_net.coverable_one_more(source, base, places) == reset_net.coverable(
+        source, targets
+    )
+    assert reset_net.coverable(source, targets) == any(
+        forward_coverable(net, source, t) for t in targets
+    )
+
+
 def test_reset_place_above_what_the_transition_gives_back_cannot_be_covered() -> None:
     clear = Transition(pre=((0, 1),), post=((1, 1),), resets=(1,))
     net = ResetNet(2, [clear])

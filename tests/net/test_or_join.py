@@ -1,4 +1,5 @@
-"""OR-join enabledness (SEMANTICS.md §17.5), checked against a brute-force forward search."""
+"""OR-join enabledness (docs/semantics.md, sections 4 and 17.5), checked against a brute-force
+forward search."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from tasquencer.net import or_join
 from tasquencer.net.model import JOIN_TYPES, SPLIT_TYPES, Net, Region, TaskShape
 from tasquencer.net.or_join import or_join_enabled
 
@@ -471,6 +473,25 @@ def test_answers_follow_the_state_not_the_cache(or_split_net: Net) -> None:
         assert or_join_enabled(or_split_net, "J", {"q0": 1, "q1": 1}, ()) is True
         assert or_join_enabled(or_split_net, "J", {"q0": 1}, ["B2"]) is False
         assert or_join_enabled(or_split_net, "J", {"q0": 1}, ["B0"]) is True
+
+
+def test_prepare_builds_each_or_join_once_before_any_decision(
+    or_split_net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    build = or_join._OrJoinAnalysis.__init__
+
+    def counting(self: object, net: Net, join: str) -> None:
+        built.append(join)
+        build(self, net, join)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(or_join._OrJoinAnalysis, "__init__", counting)
+    or_join.prepare(or_split_net)
+    or_join.prepare(or_split_net)
+    assert built == ["J"]
+    assert or_join_enabled(or_split_net, "J", {"q0": 1, "q1": 1}, ()) is True
+    assert or_join_enabled(or_split_net, "J", {"q0": 1}, ["B2"]) is False
+    assert built == ["J"]
 
 
 # --- property test: random nets and states against the oracle --------------------------------

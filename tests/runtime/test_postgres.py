@@ -1,6 +1,6 @@
 """PostgreSQL itself: the engine's column types, `tasquencer db upgrade`, the isolation calls run
 in, a mutation that loses a serialization conflict being run again, and LISTEN/NOTIFY waking a
-worker of another app (ARCHITECTURE.md §5-6, runtime/runner.py, runtime/wakeup.py).
+worker of another app (docs/decisions.md, runtime/runner.py, runtime/wakeup.py).
 
 A retried mutation runs its body again from the start: Python-side effects (the attempt counts
 below) are repeated, by design, and only what the body writes to the database counts once.
@@ -9,6 +9,7 @@ below) are repeated, by design, and only what the body writes to the database co
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import subprocess
 import sys
@@ -24,10 +25,12 @@ import pytest
 import sqlalchemy as sa
 
 import tasquencer as tq
+from tasquencer import Builder
 from tasquencer.runtime.worker import Worker
 from tasquencer.store import database
+from tasquencer.store.sql import Statement
 from tasquencer.store.tables import metadata
-from tests.helpers import wait_for
+from tests.helpers import auto_task, wait_for
 
 pytestmark = pytest.mark.postgres_only
 
@@ -91,6 +94,108 @@ def test_a_mutation_runs_serializable_and_a_query_repeatable_read_and_read_only(
     app.query(settings, name="pg.query_settings")
     assert app.run_mutation("pg.mutation_settings") == ("serializable", "off")
     assert app.run_query("pg.query_settings") == ("repeatable read", "on")
+
+
+SELECT_SEQSCAN = Statement(sa.text("SHOW enable_seqscan"))
+
+
+def seqscan(connection: Any) -> str:
+    return connection.execute(sa.text("SHOW enable_seqscan")).scalar_one()  # type: ignore[no-any-return]
+
+
+def test_only_serializable_calls_plan_without_sequential_scans(app):
+    """Under SERIALIZABLE a sequential scan predicate-locks the whole table: the BEGIN of a
+    mutation's transaction turns them off for that transaction, and nothing else does."""
+    app.mutation(lambda ctx: seqscan(ctx.db), name="pg.mutation_seqscan")
+    app.query(lambda ctx: seqscan(ctx.db), name="pg.query_seqscan")
+    assert app.run_mutation("pg.mutation_seqscan") == "off"  # its first statement: the user's
+    assert app.run_query("pg.query_seqscan") == "on"
+    # A sequential scan still planned (no index to use) is priced high: no JIT for it.
+    jit = app.mutation(lambda ctx: ctx.db.execute(sa.text("SHOW jit")).scalar_one(), name="pg.jit")
+    assert app.run_mutation(jit) == "off"
+    with app.runtime.runner.transaction(isolation="READ COMMITTED") as tx:
+        assert seqscan(tx.connection) == "on"
+    with app.transaction() as tx:
+        assert tx.db.one(SELECT_SEQSCAN, {}) == ("off",)  # the first statement: the engine's
+    with app.transaction():
+        pass  # ran no statement: its BEGIN must not be left to the connection's next use
+    with app.engine.connect() as connection:
+        assert seqscan(connection) == "on"
+        assert connection.connection.driver_connection.autocommit is False
+
+
+@pytest.mark.parametrize("first", ["engine", "user"])
+def test_every_statement_of_a_call_belongs_to_its_transaction(app, first):
+    """The runner begins a mutation's transaction itself: whichever way a statement goes out
+    (the engine's cursor, pipelined or batched, the user's Session, Core, a savepoint), it is
+    part of the call and is undone with it."""
+    notes = sa.Table(
+        f"atomic_notes_{first}",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("text", sa.Text, nullable=False),
+    )
+    notes.metadata.create_all(app.engine)
+    insert = Statement(sa.insert(notes).values(text=sa.bindparam("text")))
+
+    def body(tx: Any) -> None:
+        if first == "user":
+            tx.session.execute(notes.insert().values(text="session first"))
+        tx.db.run(insert, {"text": "engine"})
+        with tx.db.writes():
+            tx.db.run(insert, {"text": "pipelined"})
+        tx.db.run_many(insert, [{"text": "batch 1"}, {"text": "batch 2"}])
+        tx.session.execute(notes.insert().values(text="session"))
+        tx.connection.execute(notes.insert().values(text="core"))
+        savepoint = tx.connection.begin_nested()
+        tx.connection.execute(notes.insert().values(text="savepoint"))
+        savepoint.commit()
+        assert seqscan(tx.connection) == "off"
+        count = tx.connection.execute(sa.select(sa.func.count()).select_from(notes)).scalar()
+        assert count == (8 if first == "user" else 7)
+        raise RuntimeError("the call fails")
+
+    with pytest.raises(RuntimeError, match="the call fails"):
+        app.runtime.runner.run(body)
+    with app.engine.connect() as connection:
+        assert connection.execute(sa.select(notes.c.text)).all() == []
+
+
+def test_a_call_on_small_analyzed_tables_takes_no_table_wide_predicate_lock(app):
+    """The planner would scan the tiny tables of a young database sequentially once they are
+    analyzed, and so lock them whole: any other call writing to them would conflict."""
+    api = app.register(
+        tq.versions("pg_small").version(
+            "v1",
+            Builder.workflow("pg_small")
+            .start_condition("start")
+            .end_condition("end")
+            .task("a", auto_task())
+            .connect_condition("start", lambda to: to.task("a"))
+            .connect_task("a", lambda to: to.condition("end")),
+        )
+    ).api("v1")
+    workflow_ids = [api.internal_initialize_root_workflow() for _ in range(3)]
+    with app.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+
+    @app.mutation(name="pg.complete_and_list_locks")
+    def complete_and_list_locks(ctx: Any, work_item_id: str) -> list[str]:
+        api.internal_complete_work_item(work_item_id, ctx=ctx)
+        return list(
+            ctx.db.execute(
+                sa.text(
+                    "SELECT relation::regclass::text FROM pg_locks WHERE mode = 'SIReadLock'"
+                    " AND locktype = 'relation' AND virtualtransaction = (SELECT"
+                    " virtualtransaction FROM pg_locks WHERE pid = pg_backend_pid()"
+                    " AND locktype = 'virtualxid')"
+                )
+            ).scalars()
+        )
+
+    (item,) = api.list_work_items(workflow_ids[0])
+    assert app.run_mutation(complete_and_list_locks, work_item_id=item.id) == []
+    assert api.get_workflow_state(workflow_ids[0]) == "completed"
 
 
 # --- tasquencer db upgrade -------------------------------------------------------------------
@@ -396,6 +501,23 @@ def test_a_call_whose_pooled_connection_died_runs_again_on_a_fresh_one(app):
     assert notes.attempts["after"] == 2  # the attempt that met the dead connection, then one more
 
 
+def test_reading_jobs_on_a_pooled_connection_that_died_reads_again_on_a_fresh_one(app):
+    notes = Notes(app)
+
+    @app.mutation(name="pg.lost.plan")
+    def plan(ctx: Any) -> str:
+        return ctx.scheduler.run_after(60, notes.add, text="later")
+
+    job_id = app.run_mutation(plan)
+    with app.engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    assert app.engine.pool.checkedin() == 1
+    with admin_connection(app) as admin:
+        terminate(admin, {pid})
+    assert app.get_job(job_id).state == "pending"
+    assert [job.id for job in app.list_jobs()] == [job_id]
+
+
 def test_a_worker_carries_on_after_its_connections_are_cut(app):
     """The worker's LISTEN connection and pooled connections die (as in a server restart):
     it falls back to polling, reconnects, and runs the jobs scheduled afterwards."""
@@ -444,3 +566,116 @@ def test_a_worker_records_an_action_s_outcome_after_losing_its_connection(app):
     assert (job.state, job.attempts, job.error) == ("success", 1, None)
     assert calls == [1]
     assert worker.renew_leases() == 0  # nothing left to renew
+
+
+# --- conflicts in pipeline mode --------------------------------------------------------------
+
+FORCED_CONFLICT = Statement(
+    sa.text("DO $$ BEGIN RAISE EXCEPTION 'forced conflict' USING ERRCODE = '40001'; END $$")
+)
+SELECT_ONE = Statement(sa.text("SELECT 1"))
+
+
+def test_a_conflict_inside_a_pipelined_flush_surfaces_once_and_the_call_runs_again(app, caplog):
+    """A flush's statements go out in pipeline mode: when one fails, those queued after it are
+    aborted. The failure itself (a conflict here) must reach the runner, which runs the call
+    again, and nothing must be logged about the aborted rest."""
+    attempts: list[int] = []
+
+    def body(tx: Any) -> int:
+        attempts.append(len(attempts) + 1)
+        with tx.db.writes():
+            if len(attempts) == 1:
+                tx.db.run(FORCED_CONFLICT, {})
+                time.sleep(0.05)  # its error is back before the next statement goes out...
+            tx.db.run(SELECT_ONE, {})  # ...so psycopg raises it here, inside the block
+            tx.db.run(SELECT_ONE, {})
+        return len(attempts)
+
+    with caplog.at_level(logging.DEBUG):
+        assert app.runtime.runner.run(body) == 2
+    assert app.runtime.runner.retries() == {"conflict": 1}
+    assert not [r for r in caplog.records if "pipeline" in r.getMessage()], caplog.text
+
+
+# --- jobs tied to elements -------------------------------------------------------------------
+
+
+def tied_jobs_workflow(app: tq.App, seen: list[str]) -> tq.WorkflowApi:
+    """A one-task workflow whose work item ties a job due now; its `on_completed` activity
+    reports the job's state as the call sees it right after the work item's teardown."""
+
+    @app.mutation(name="pg.tied.noop")
+    def noop(ctx: Any) -> None:
+        seen.append("ran")
+
+    def initialize(ctx: Any, payload: Any) -> None:
+        ctx.work_item.initialize()
+        ctx.register_scheduled(ctx.scheduler.run_after(0, noop))
+
+    def completed(ctx: Any) -> None:
+        (job,) = ctx.scheduler.list(function="pg.tied.noop")
+        seen.append(job.state)
+
+    item = (
+        Builder.work_item("item")
+        .with_actions(Builder.work_item_actions().initialize(None, initialize))
+        .with_activities(on_initialized=lambda ctx: ctx.work_item.start(), on_completed=completed)
+    )
+    wf = (
+        Builder.workflow("pg_tied")
+        .start_condition("start")
+        .end_condition("end")
+        .task(
+            "a", Builder.task(item).with_activities(on_enabled=lambda c: c.work_item.initialize())
+        )
+        .connect_condition("start", lambda to: to.task("a"))
+        .connect_task("a", lambda to: to.condition("end"))
+    )
+    return app.register(tq.versions("pg_tied").version("v1", wf)).api("v1")
+
+
+def raw_job_states(app: tq.App) -> list[tuple[str, int]]:
+    with app.engine.connect() as connection:
+        states = connection.exec_driver_sql("SELECT state FROM tasquencer_jobs").scalars().all()
+        recorded = connection.exec_driver_sql("SELECT count(*) FROM tasquencer_job_cancels")
+        return [(state, recorded.scalar_one()) for state in states]
+
+
+def test_a_teardown_records_the_cancellation_and_applies_it_after_the_commit(app):
+    """The call only inserts the cancellation (updating the job row would conflict with a
+    worker claiming it meanwhile); the call itself already sees the job canceled, and once it
+    has committed the job row is canceled and the record gone."""
+    seen: list[str] = []
+    api = tied_jobs_workflow(app, seen)
+    workflow_id = api.internal_initialize_root_workflow()
+    (item,) = api.list_work_items(workflow_id)
+    api.internal_complete_work_item(item.id)
+    assert seen == ["canceled"]
+    assert raw_job_states(app) == [("canceled", 0)]
+    assert app.run_due_jobs() == 0
+    assert seen == ["canceled"]
+
+
+def test_a_cancellation_not_applied_after_the_commit_is_applied_by_the_worker(app, monkeypatch):
+    """Should applying it right after the commit fail, readers still see the job canceled and
+    the worker that finds it due cancels it instead of running it."""
+    from tasquencer.store import jobs as st
+
+    seen: list[str] = []
+    api = tied_jobs_workflow(app, seen)
+    workflow_id = api.internal_initialize_root_workflow()
+    (item,) = api.list_work_items(workflow_id)
+    failing = Statement(sa.text("SELECT 1 / 0 WHERE CAST(:ids AS text[]) IS NOT NULL"))
+    monkeypatch.setattr(st, "APPLY_CANCELS", failing)
+    api.internal_complete_work_item(item.id)
+    assert raw_job_states(app) == [("pending", 1)]
+    (job,) = app.list_jobs()
+    assert (job.state, job.finished_at) == ("canceled", app.clock.now())
+    assert app.list_jobs(state="pending") == []
+    assert app.run_due_jobs() == 0
+    assert raw_job_states(app) == [("canceled", 1)]
+    assert seen == ["canceled"]
+    app.clock.advance(8 * 24 * 3600)
+    assert app.prune_jobs() == 1
+    assert raw_job_states(app) == []

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import sqlalchemy as sa
 
+import tasquencer as tq
+from tasquencer.runtime import runner
 from tasquencer.runtime.failures import is_conflict, is_disconnect
 
 
@@ -44,3 +49,47 @@ def test_a_looping_error_chain_is_walked_once():
     first.__context__ = second
     second.__context__ = first
     assert not is_disconnect(first)
+
+
+def test_a_call_that_keeps_losing_conflicts_says_it_may_be_retried(app, monkeypatch):
+    monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)
+    conflicts: list[DriverError] = []
+
+    def always_loses(tx: Any) -> None:
+        conflicts.append(DriverError("40001"))
+        raise conflicts[-1]
+
+    with pytest.raises(tq.ConflictRetriesExhaustedError) as raised:
+        app.runtime.runner.run(always_loses)
+    assert isinstance(raised.value, tq.TasquencerError)
+    assert len(conflicts) == runner.MAX_ATTEMPTS == raised.value.attempts
+    assert raised.value.__cause__ is conflicts[-1]
+    assert f"each of its {runner.MAX_ATTEMPTS} attempts" in str(raised.value)
+    assert "may be retried" in str(raised.value)
+    assert app.runtime.runner.retries() == {"conflict": runner.MAX_ATTEMPTS - 1}
+    # An outer call does not run again because an inner one gave up.
+    assert not is_conflict(raised.value)
+
+
+def test_a_call_that_loses_a_conflict_once_succeeds_and_is_counted(app, monkeypatch):
+    monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)
+    attempts: list[int] = []
+
+    def loses_once(tx: Any) -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise DriverError("40P01")  # deadlock detected
+        return "done"
+
+    assert app.runtime.runner.run(loses_once) == "done"
+    assert len(attempts) == 2
+    assert app.runtime.runner.retries() == {"conflict": 1}
+
+
+def test_other_errors_are_raised_at_once_and_not_counted(app):
+    def fails(tx: Any) -> None:
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError):
+        app.runtime.runner.run(fails)
+    assert app.runtime.runner.retries() == {}

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import tasquencer as tq
-from tasquencer.store.tables import job_runs, scheduled
+from tasquencer.store.tables import job_runs
 
 HOUR = 3600
 HELPER_IDS = itertools.count()  # unique names for helper mutations
@@ -537,22 +537,42 @@ def test_prune_jobs_deletes_finished_jobs_older_than_the_cutoff_with_their_run_r
     assert _rows(app, job_runs) == set()
 
 
-def test_prune_jobs_drops_the_registrations_of_pruned_jobs_only(app, ran):
-    @app.mutation(name="jobs.register_two")
-    def register_two(ctx):
-        done = ctx.scheduler.run_after(0, app.noop, x=1)
-        later = ctx.scheduler.run_after(HOUR, app.noop, x=2)
-        ctx.scheduler.register("element:1", done)
-        ctx.scheduler.register("element:1", later)
-        return done, later
+def test_an_element_whose_tied_job_was_pruned_still_tears_down(app, ran):
+    """Tied jobs are listed on their element's row: one pruned while the element lives is
+    simply not found when the element's teardown cancels the others."""
 
-    done, later = app.run_mutation(register_two)
+    def initialize(ctx, payload):
+        ctx.work_item.initialize()
+        ctx.register_scheduled(ctx.scheduler.run_after(0, app.noop, x=1))
+        ctx.register_scheduled(ctx.scheduler.run_after(HOUR, app.noop, x=2))
+
+    item = tq.Builder.work_item("item").with_actions(
+        tq.Builder.work_item_actions().initialize(None, initialize)
+    )
+    api = app.register(
+        tq.versions("prune_tied").version(
+            "v1",
+            tq.Builder.workflow("prune_tied")
+            .start_condition("start")
+            .end_condition("end")
+            .task(
+                "a",
+                tq.Builder.task(item).with_activities(
+                    on_enabled=lambda ctx: ctx.work_item.initialize()
+                ),
+            )
+            .connect_condition("start", lambda to: to.task("a"))
+            .connect_task("a", lambda to: to.condition("end")),
+        )
+    ).api("v1")
+    workflow_id = api.internal_initialize_root_workflow()
+    (work_item,) = api.list_work_items(workflow_id)
     assert app.run_due_jobs() == 1
     assert app.prune_jobs(older_than=0) == 1
-    assert app.get_job(done) is None
-    assert _rows(app, scheduled) == {"element:1"}
-    with app.engine.connect() as connection:
-        assert list(connection.scalars(sa.select(scheduled.c.job_id))) == [later]
+    (later,) = app.list_jobs()
+    api.internal_cancel_work_item(work_item.id)
+    assert app.get_job(later.id).state == "canceled"
+    assert ran == [{"x": 1}]
 
 
 @pytest.mark.parametrize("bad", [-1, timedelta(seconds=-1), float("nan"), float("inf"), "7d", True])

@@ -1468,7 +1468,7 @@ def test_domain_writes_of_activities_run_by_a_scheduled_api_call_are_kept(app, n
 
 
 # =============================================================================================
-# register_scheduled: jobs tied to engine elements (SEMANTICS.md §10, §17.10, §17.11)
+# register_scheduled: jobs tied to engine elements (docs/semantics.md, sections 12, 17.10, 17.11)
 # =============================================================================================
 
 

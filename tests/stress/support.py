@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 TASQUENCER = Path(sys.executable).with_name("tasquencer")
 URL_ENV = "STRESS_DB_URL"
+WORKER_READY = "worker(s) running jobs of"
 
 
 @contextlib.contextmanager
@@ -70,6 +72,19 @@ class Processes:
             lines = path.read_text(errors="replace").splitlines() if path.exists() else []
             parts.append(f"--- {name}\n" + "\n".join(lines[-tail:]))
         return "\n".join(parts)
+
+    def wait_for_output(
+        self, process: subprocess.Popen[bytes], needle: str, timeout: float = 60
+    ) -> None:
+        """Until the process's log holds `needle` (a worker says it runs once its signal
+        handlers are in place: a SIGTERM before that kills it instead of stopping it)."""
+        (name,) = [n for n, p in self.started if p is process]
+        log = self.logs / f"{name}.log"
+        deadline = time.monotonic() + timeout
+        while needle not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{name} never printed {needle!r}\n" + self.output([name]))
+            time.sleep(0.05)
 
     def logs_containing(self, needle: str) -> list[str]:
         return [

@@ -16,7 +16,7 @@ import pytest
 
 from tasquencer.runtime.registry import MUTATION_ATTEMPTS
 from tasquencer.runtime.worker import WORKER_LOST
-from tests.stress.support import TASQUENCER, URL_ENV, Processes, terminate
+from tests.stress.support import TASQUENCER, URL_ENV, WORKER_READY, Processes, terminate
 
 MODULE = "tests.stress.jobs_app"
 INNOCENT = 7
@@ -47,6 +47,7 @@ def test_a_mutation_that_kills_its_worker_does_not_take_its_neighbours_down(jobs
             if current.poll() is not None:  # it died: another one takes over
                 current = processes.start(f"worker-{len(processes.started) + 1}", command)
             time.sleep(0.1)
+        processes.wait_for_output(current, WORKER_READY)
         assert terminate(current) == 0, processes.output()
     finally:
         processes.kill_all()

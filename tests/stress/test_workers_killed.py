@@ -27,6 +27,7 @@ from tasquencer.runtime.worker import WORKER_LOST
 from tests.stress.support import (
     TASQUENCER,
     URL_ENV,
+    WORKER_READY,
     Processes,
     sigkill,
     terminate,
@@ -183,6 +184,8 @@ def run_stress(module: Any, tmp_path: Path, size: Size, pause: float = 0.0) -> N
         # a worker killed or paused at the very end may have held a job: wait for it too
         wait_until_all_ended(app, 30, processes)
         settled = time.monotonic()
+        for worker in killer.workers:  # one started at the very end may still be loading
+            processes.wait_for_output(worker, WORKER_READY)
         exits = [terminate(w) for w in killer.workers]
         assert exits == [0] * WORKERS, processes.output()
     finally:

@@ -76,6 +76,7 @@ api = app.register(Builder.workflow("w")).api()
 api.complete_work_item(1, 2, 3, nonsense=4)  # type: ignore[call-arg, arg-type]
 api.complete_work_item(1)  # type: ignore[arg-type]
 api.get_workflow_state("id", "extra")  # type: ignore[call-arg, arg-type]
+api.get_workflow_state_at("id", "2026-12-01")  # type: ignore[arg-type]
 number: int = api.initialize_root_workflow()  # type: ignore[assignment]
 
 
@@ -150,3 +151,4 @@ Builder.work_item("x").with_offer("ann")  # type: ignore[arg-type]
 Builder.work_item("x").with_offer(offer_from_a_task)  # type: ignore[arg-type]
 tq.Offer.to_scope("er:x", priority="high")  # type: ignore[arg-type]
 tq.require_any_scope(["er:x"])  # type: ignore[arg-type]
+tq.App("sqlite:///x.db", audit=True)  # type: ignore[arg-type]

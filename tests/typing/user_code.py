@@ -165,6 +165,9 @@ state: tq.records.WorkflowState = api.get_workflow_state(case_id)
 items: list[tq.WorkItem] = api.list_work_items(case_id, task_name="review")
 snapshot: tq.WorkflowSnapshot = api.get_workflow_snapshot(case_id)
 structure: tq.WorkflowStructure = api.get_workflow_structure()
+history: list[tq.HistoryEvent] = api.get_workflow_history(case_id)
+spans: list[tq.TraceSpan] = api.get_trace_spans(case_id)
+then: tq.WorkflowSnapshot = api.get_workflow_state_at(case_id, history[0].at)
 tasks = [task["name"] for task in structure["tasks"]]
 api.complete_work_item(items[0].id, {"approve": True})
 
@@ -211,6 +214,8 @@ guarded_workflow = Builder.workflow("guarded").with_actions(
     .cancel(policy=only_owner)
 )
 secure_app = tq.App("sqlite:///secure.db", auth=tq.Auth(get_user=user_of, scopes=[er]))
+audited_app = tq.App("sqlite:///audited.db", audit=tq.Audit(include_payloads=True))
+quiet_app = tq.App("sqlite:///quiet.db", audit=None)
 secure_app.auth.create_role("nurse", ["er:triage:write"])
 secure_app.auth.assign_role("nurse", group="nurses", assigned_by="admin")
 member: tq.Membership = secure_app.auth.add_member("nurses", "ann")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -32,13 +33,26 @@ class Desk:
         return item
 
 
+def desk_app(path: Path) -> tq.App:
+    """The support desk's app on a fresh SQLite file. On the real clock, so each call of the
+    seed is a step of its own on the debugger's timeline."""
+    return tq.App(f"sqlite:///{path}", auth=support_desk.AUTH)
+
+
 @pytest.fixture
-def desk(app: tq.App) -> Iterator[Desk]:
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    app = desk_app(tmp_path / "desk.db")
     api = support_desk.build(app)
     cases = support_desk.seed(api)
     web = tq.web.create_app(app)
     with TestClient(web) as client:
         yield Desk(app, api, web, client, cases)
+    app.close()
+
+
+def as_user(user_id: str) -> dict[str, str]:
+    """The headers of a request by a member of the support desk's staff."""
+    return {"X-User": user_id}
 
 
 ITEMS = "/api/workflows/support_ticket/v1/work-items"

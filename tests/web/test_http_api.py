@@ -3,6 +3,16 @@ actions' models, reads, jobs and functions, and errors as problem documents that
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
 import pydantic
 import pytest
 from fastapi import FastAPI
@@ -12,7 +22,9 @@ from sqlalchemy.orm import Session
 import tasquencer as tq
 from examples import support_desk
 from tasquencer import Builder
-from tests.web.conftest import CASES, ITEMS, Desk
+from tests.web.conftest import CASES, ITEMS, Desk, as_user
+
+ADA = as_user("ada")  # support: she may triage
 
 
 def snapshot_of(desk: Desk, workflow_id: str) -> tq.WorkflowSnapshot:
@@ -93,6 +105,11 @@ def test_create_app_refuses_what_is_not_an_app():
         tq.web.create_app("sqlite:///x.db")  # type: ignore[arg-type]
 
 
+def test_create_app_refuses_a_setting_that_is_not_a_bool(app: tq.App):
+    with pytest.raises(TypeError, match="sqlite_writes_on_loop is True or False, got str"):
+        tq.web.create_app(app, sqlite_writes_on_loop="no")  # type: ignore[arg-type]
+
+
 # --- actions -----------------------------------------------------------------------------------
 
 
@@ -103,10 +120,18 @@ def test_a_case_is_opened_and_worked_through_over_http(desk: Desk):
     case = created.json()["id"]
 
     triage = desk.item(case, "triage")
-    assert client.post(f"{ITEMS}/triage/triage/{triage.id}/start").status_code == 204
-    done = client.post(f"{ITEMS}/triage/triage/{triage.id}/complete", json={"severity": "low"})
-    assert done.status_code == 204
+    start = client.post(f"{ITEMS}/triage/triage/{triage.id}/start", headers=ADA)
+    assert (start.status_code, start.json()) == (200, [])  # a start creates nothing here
+    done = client.post(
+        f"{ITEMS}/triage/triage/{triage.id}/complete", json={"severity": "low"}, headers=ADA
+    )
+    assert done.status_code == 200
     answer = desk.item(case, "answer")
+    # the completion answers the work items it created, as the API records them
+    created = {item["id"]: item for item in done.json()}
+    assert answer.id in created
+    recorded = [dataclasses.asdict(i) for i in desk.api.list_work_items(case) if i.id in created]
+    assert recorded == list(created.values())
     client.post(f"{ITEMS}/answer/answer/{answer.id}/start")
     client.post(f"{ITEMS}/answer/answer/{answer.id}/complete", json={"text": "Unplug it."})
 
@@ -120,14 +145,64 @@ def test_a_case_is_opened_and_worked_through_over_http(desk: Desk):
         assert (ticket.status, ticket.answer) == ("closed", "Unplug it.")
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    # the first takes the action routes' short path, the second FastAPI's own handling
+    ["application/json", "application/json; charset=utf-8"],
+)
+def test_an_action_answers_the_same_on_either_path(desk: Desk, content_type: str):
+    client = desk.client
+
+    def post(path: str, body: object, **headers: str) -> Any:
+        content = json.dumps(body).encode()
+        return client.post(path, content=content, headers={"content-type": content_type, **headers})
+
+    created = post(CASES, {"subject": "Paper jam", "customer": "kay"})
+    assert created.status_code == 201 and set(created.json()) == {"id"}
+    case = created.json()["id"]
+    triage = desk.item(case, "triage")
+    client.post(f"{ITEMS}/triage/triage/{triage.id}/start", headers=ADA)
+    before = snapshot_of(desk, case)
+    refused = post(f"{ITEMS}/triage/triage/{triage.id}/complete", {"severity": "urgent"}, **ADA)
+    assert_problem(refused, 422, "body.severity")
+    assert snapshot_of(desk, case) == before
+    done = post(f"{ITEMS}/triage/triage/{triage.id}/complete", {"severity": "high"}, **ADA)
+    assert done.status_code == 200 and done.json()  # the work items it created
+    assert desk.api.get_work_item_state(triage.id) == "completed"
+
+
+def test_an_action_that_would_wait_for_another_writer_waits_in_a_thread(desk: Desk, tmp_path):
+    triage = desk.item(desk.cases["new"], "triage")
+    desk.api.start_work_item(triage.id, user=support_desk.STAFF["ada"])
+    other = sqlite3.connect(tmp_path / "desk.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing: the call cannot run on the loop
+    answers: list[Any] = []
+    where = f"{ITEMS}/triage/triage/{triage.id}/complete"
+    sender = threading.Thread(
+        target=lambda: answers.append(
+            desk.client.post(where, json={"severity": "low"}, headers=ADA)
+        )
+    )
+    try:
+        sender.start()
+        sender.join(0.5)
+        assert answers == [] and desk.client.get("/api/me", headers=ADA).status_code == 200
+    finally:
+        other.rollback()  # the writer is done: the waiting call goes on
+        other.close()
+        sender.join(30)
+    assert answers[0].status_code == 200, answers[0].text
+    assert desk.api.get_work_item_state(triage.id) == "completed"
+
+
 def test_a_child_workflows_work_items_have_their_nested_routes(desk: Desk):
     case = desk.cases["escalated"]
     (child,) = desk.client.get(f"/api/instances/{case}/children").json()
     fix = desk.item(child["id"], "fix")
     where = f"{ITEMS}/investigate/investigation/fix/fix/{fix.id}"
 
-    assert desk.client.post(f"{where}/start").status_code == 204
-    assert desk.client.post(f"{where}/complete", json={"note": "patched"}).status_code == 204
+    assert desk.client.post(f"{where}/start").json() == []
+    assert desk.client.post(f"{where}/complete", json={"note": "patched"}).status_code == 200
 
     assert desk.api.get_workflow_state(child["id"]) == "completed"
     assert desk.api.get_workflow_task_states(case)["investigate"] == "completed"
@@ -237,11 +312,11 @@ def test_a_functions_arguments_are_documented_from_its_signature(functions: Test
 def test_an_invalid_payload_is_a_422_naming_the_field_and_changes_nothing(desk: Desk):
     case = desk.cases["new"]
     triage = desk.item(case, "triage")
-    desk.api.start_work_item(triage.id)
+    desk.api.start_work_item(triage.id, user=support_desk.STAFF["ada"])
     before = snapshot_of(desk, case)
 
     response = desk.client.post(
-        f"{ITEMS}/triage/triage/{triage.id}/complete", json={"severity": "urgent"}
+        f"{ITEMS}/triage/triage/{triage.id}/complete", json={"severity": "urgent"}, headers=ADA
     )
 
     assert_problem(response, 422, "severity")
@@ -277,7 +352,7 @@ def test_an_action_in_the_wrong_state_is_a_409_and_changes_nothing(desk: Desk):
     before = snapshot_of(desk, case)
 
     response = desk.client.post(
-        f"{ITEMS}/triage/triage/{triage.id}/complete", json={"severity": "low"}
+        f"{ITEMS}/triage/triage/{triage.id}/complete", json={"severity": "low"}, headers=ADA
     )
 
     assert_problem(response, 409, triage.id)
@@ -324,6 +399,23 @@ def test_a_work_item_addressed_through_another_tasks_route_is_a_404(desk: Desk):
     assert snapshot_of(desk, case) == before
 
 
+def test_a_work_item_an_answer_named_is_still_refused_through_another_tasks_route(desk: Desk):
+    case = desk.cases["new"]
+    triage = desk.item(case, "triage")
+    desk.client.post(f"{ITEMS}/triage/triage/{triage.id}/start", headers=ADA)
+    done = desk.client.post(
+        f"{ITEMS}/triage/triage/{triage.id}/complete", json={"severity": "low"}, headers=ADA
+    )
+    (answer,) = [item for item in done.json() if item["name"] == "answer"]
+    before = snapshot_of(desk, case)
+
+    wrong = desk.client.post(f"{ITEMS}/withdraw/withdraw/{answer['id']}/start")
+
+    assert_problem(wrong, 404, answer["id"], "answer")
+    assert snapshot_of(desk, case) == before
+    assert desk.client.post(f"{ITEMS}/answer/answer/{answer['id']}/start").status_code == 200
+
+
 def test_a_state_filter_that_is_no_state_is_a_422(desk: Desk):
     assert_problem(desk.client.get(CASES, params={"state": "asleep"}), 422, "state")
     case = desk.cases["new"]
@@ -359,6 +451,17 @@ def test_a_failing_activity_is_a_500_without_its_details(app: tq.App):
     assert api.get_work_item_state(step.id) == "initialized"
 
 
+def test_a_call_that_kept_losing_conflicts_is_a_503_to_retry(app: tq.App):
+    @app.mutation(name="contended")
+    def contended(ctx: tq.MutationContext) -> None:
+        raise tq.ConflictRetriesExhaustedError(12)
+
+    response = TestClient(tq.web.create_app(app)).post("/api/functions/contended")
+
+    assert_problem(response, 503, "retried")
+    assert response.headers["retry-after"] == "1"
+
+
 # --- mounting ----------------------------------------------------------------------------------
 
 
@@ -376,3 +479,61 @@ def test_the_app_can_be_mounted_into_the_users_own(desk: Desk):
     assert snapshot.json()["id"] == desk.cases["new"]
     assert "/workflows/static-offline-docs/swagger-ui-bundle.js" in docs.text
     assert client.get("/workflows/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        "/api/jobs?function=",
+        "/api/instances/{case}/work-items?task_name=",
+        "/api/queues/available?task_name=",
+    ],
+)
+def test_a_name_the_engine_cannot_store_is_refused_by_the_schema(desk: Desk, route: str):
+    url = route.format(case=desk.cases["new"])
+
+    response = desk.client.get(url + "a%00b", headers=ADA)
+    too_long = desk.client.get(url + "x" * 201, headers=ADA)
+
+    assert_problem(response, 422)
+    assert_problem(too_long, 422)
+    document = desk.client.get("/openapi.json").json()
+    path = route.split("?")[0].replace("{case}", "{workflow_id}")
+    (parameter,) = [
+        p
+        for p in document["paths"][path]["get"]["parameters"]
+        if p["name"] == route.split("?")[1][:-1]
+    ]
+    assert "pattern" in str(parameter["schema"]), parameter
+
+
+def test_operation_ids_are_unique_and_the_same_in_every_process(desk: Desk):
+    def operation_ids() -> list[str]:
+        document = desk.client.get("/openapi.json").json()
+        return [op["operationId"] for item in document["paths"].values() for op in item.values()]
+
+    mine = operation_ids()
+    assert len(mine) == len(set(mine))
+    other = subprocess.run(
+        [sys.executable, "-c", OPERATION_IDS],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert json.loads(other.stdout) == mine
+
+
+OPERATION_IDS = """
+import json, tempfile
+from pathlib import Path
+from fastapi.testclient import TestClient
+import tasquencer as tq
+from examples import support_desk
+from tests.web.conftest import desk_app
+app = desk_app(Path(tempfile.mkdtemp()) / "desk.db")
+support_desk.build(app)
+paths = TestClient(tq.web.create_app(app)).get("/openapi.json").json()["paths"]
+print(json.dumps([op["operationId"] for item in paths.values() for op in item.values()]))
+"""

@@ -15,7 +15,7 @@ def structure_of(app: tq.App, name: str, workflow: tq.builder.WorkflowBuilder):
 
 
 def test_every_forward_edge_points_right_and_the_end_comes_last():
-    app = tq.testing.create_app()
+    app = tq.testing.create_app(auth=support_desk.AUTH)
     layout = lay_out(structure_of(app, "support_ticket", support_desk.support_ticket))
     at = {node.id: node for node in layout.nodes}
 
@@ -27,7 +27,7 @@ def test_every_forward_edge_points_right_and_the_end_comes_last():
 
 
 def test_an_edge_over_several_layers_passes_between_the_nodes_in_them():
-    app = tq.testing.create_app()
+    app = tq.testing.create_app(auth=support_desk.AUTH)
     layout = lay_out(structure_of(app, "support_ticket", support_desk.support_ticket))
     at = {node.id: node for node in layout.nodes}
     (answer_to_close,) = [e for e in layout.edges if (e.source, e.target) == ("answer", "close")]
@@ -42,7 +42,7 @@ def test_an_edge_over_several_layers_passes_between_the_nodes_in_them():
 
 
 def test_a_loop_is_drawn_back_below_the_graph():
-    app = tq.testing.create_app()
+    app = tq.testing.create_app(auth=support_desk.AUTH)
     layout = lay_out(structure_of(app, "document_review", demo.document_review))
     at = {node.id: node for node in layout.nodes}
 

@@ -9,10 +9,12 @@ function of the app, so it can be called with `app.run_mutation` or scheduled:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar, cast
 
 from tasquencer import arguments
 from tasquencer.api import reads
+from tasquencer.audit import reads as audit_reads
 from tasquencer.auth import guard
 from tasquencer.contexts import EXTERNAL, INTERNAL, Caller, MutationContext, TransactionContext
 from tasquencer.engine import lookup, work_items, workflows
@@ -24,7 +26,9 @@ from tasquencer.records import (
     WORKFLOW_STATES,
     ActionDescription,
     ChildWorkflow,
+    HistoryEvent,
     Target,
+    TraceSpan,
     WorkflowRecord,
     WorkflowSnapshot,
     WorkflowState,
@@ -54,6 +58,11 @@ class WorkflowApi:
     from (`tq.App(..., auth=tq.Auth(get_user=fn))`). A call given `ctx=` and no `user=` is made
     by the outer call's user. An external start by a user claims the work item if it is
     offered and unclaimed; an external call on a work item somebody else has claimed is refused.
+
+    The work item commands (start, complete, fail, cancel, reset) return the work items the
+    call created, anywhere in the tree, in the order it created them and in their state when
+    it ended (an `on_initialized` that starts its item shows `started`): what a client acts on
+    next, without a read.
     """
 
     def __init__(self, runtime: Runtime, version: CompiledVersion) -> None:
@@ -257,9 +266,10 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        """Start an initialized work item (its task and workflow start with it if needed)."""
-        self._command(
+    ) -> list[WorkItem]:
+        """Start an initialized work item (its task and workflow start with it if needed);
+        returns the work items the call created."""
+        return self._command(
             "start_work_item",
             ctx,
             user,
@@ -277,8 +287,8 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        self._command(
+    ) -> list[WorkItem]:
+        return self._command(
             "internal_start_work_item",
             ctx,
             user,
@@ -296,9 +306,10 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        """Complete a started work item; its task's policy decides what follows."""
-        self._command(
+    ) -> list[WorkItem]:
+        """Complete a started work item; its task's policy decides what follows. Returns the
+        work items the call created (those of the tasks it enabled, say)."""
+        return self._command(
             "complete_work_item",
             ctx,
             user,
@@ -316,8 +327,8 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        self._command(
+    ) -> list[WorkItem]:
+        return self._command(
             "internal_complete_work_item",
             ctx,
             user,
@@ -335,9 +346,10 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        """Fail a started work item (by default its task and workflow fail with it)."""
-        self._command(
+    ) -> list[WorkItem]:
+        """Fail a started work item (by default its task and workflow fail with it); returns the
+        work items the call created."""
+        return self._command(
             "fail_work_item",
             ctx,
             user,
@@ -355,8 +367,8 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        self._command(
+    ) -> list[WorkItem]:
+        return self._command(
             "internal_fail_work_item",
             ctx,
             user,
@@ -374,9 +386,9 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        """Cancel an initialized or started work item."""
-        self._command(
+    ) -> list[WorkItem]:
+        """Cancel an initialized or started work item; returns the work items the call created."""
+        return self._command(
             "cancel_work_item",
             ctx,
             user,
@@ -394,8 +406,8 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        self._command(
+    ) -> list[WorkItem]:
+        return self._command(
             "internal_cancel_work_item",
             ctx,
             user,
@@ -413,9 +425,10 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        """Put a started work item back to initialized; its task stays started."""
-        self._command(
+    ) -> list[WorkItem]:
+        """Put a started work item back to initialized; its task stays started. Returns the
+        work items the call created."""
+        return self._command(
             "reset_work_item",
             ctx,
             user,
@@ -433,8 +446,8 @@ class WorkflowApi:
         *,
         ctx: MutationContext | None = None,
         user: object = None,
-    ) -> None:
-        self._command(
+    ) -> list[WorkItem]:
+        return self._command(
             "internal_reset_work_item",
             ctx,
             user,
@@ -548,6 +561,47 @@ class WorkflowApi:
             "list_workflows", ctx, user, lambda tx: reads.list_workflows(tx, self.version, state)
         )
 
+    def get_workflow_history(
+        self, workflow_id: str, *, ctx: TransactionContext | None = None, user: object = None
+    ) -> list[HistoryEvent]:
+        """The recorded changes of a workflow, its tasks and work items, oldest first."""
+        return self._read(
+            "get_workflow_history",
+            ctx,
+            user,
+            lambda tx: audit_reads.history(tx, reads.workflow_row(tx, self._name, workflow_id)),
+        )
+
+    def get_trace_spans(
+        self, workflow_id: str, *, ctx: TransactionContext | None = None, user: object = None
+    ) -> list[TraceSpan]:
+        """The spans of the workflow's tree (one trace per root), as a tree of calls."""
+        return self._read(
+            "get_trace_spans",
+            ctx,
+            user,
+            lambda tx: audit_reads.trace_spans(tx, reads.workflow_row(tx, self._name, workflow_id)),
+        )
+
+    def get_workflow_state_at(
+        self,
+        workflow_id: str,
+        when: datetime,
+        *,
+        ctx: TransactionContext | None = None,
+        user: object = None,
+    ) -> WorkflowSnapshot:
+        """`get_workflow_snapshot` as it was at `when` (a naive time is taken as UTC)."""
+        at = arguments.moment(when, "when", naive_is_utc=True)
+        return self._read(
+            "get_workflow_state_at",
+            ctx,
+            user,
+            lambda tx: audit_reads.state_at(
+                tx, reads.workflow_row(tx, self._name, workflow_id), at
+            ),
+        )
+
     def get_workflow_structure(self, *, ctx: TransactionContext | None = None) -> WorkflowStructure:
         """The static graph of this version's workflow, for UIs."""
         return describe_structure(self.version.root)
@@ -592,27 +646,35 @@ class WorkflowApi:
         guard.new_work_item(task, caller, payload)
         return work_items.initialize(task, payload, caller)
 
-    def _start(self, ex: Execution, caller: Caller, work_item_id: str, payload: object) -> None:
+    def _start(
+        self, ex: Execution, caller: Caller, work_item_id: str, payload: object
+    ) -> list[WorkItem]:
         item = self._work_item(ex, caller, work_item_id, "start", payload)
-        work_items.start(item, payload, caller)
+        return _creating(ex, lambda: work_items.start(item, payload, caller))
 
-    def _complete(self, ex: Execution, caller: Caller, work_item_id: str, payload: object) -> None:
+    def _complete(
+        self, ex: Execution, caller: Caller, work_item_id: str, payload: object
+    ) -> list[WorkItem]:
         item = self._work_item(ex, caller, work_item_id, "complete", payload)
-        work_items.finish(item, payload, "complete", caller)
+        return _creating(ex, lambda: work_items.finish(item, payload, "complete", caller))
 
-    def _fail(self, ex: Execution, caller: Caller, work_item_id: str, payload: object) -> None:
+    def _fail(
+        self, ex: Execution, caller: Caller, work_item_id: str, payload: object
+    ) -> list[WorkItem]:
         item = self._work_item(ex, caller, work_item_id, "fail", payload)
-        work_items.finish(item, payload, "fail", caller)
+        return _creating(ex, lambda: work_items.finish(item, payload, "fail", caller))
 
     def _cancel_item(
         self, ex: Execution, caller: Caller, work_item_id: str, payload: object
-    ) -> None:
+    ) -> list[WorkItem]:
         item = self._work_item(ex, caller, work_item_id, "cancel", payload)
-        work_items.cancel(item, payload, caller)
+        return _creating(ex, lambda: work_items.cancel(item, payload, caller))
 
-    def _reset(self, ex: Execution, caller: Caller, work_item_id: str, payload: object) -> None:
+    def _reset(
+        self, ex: Execution, caller: Caller, work_item_id: str, payload: object
+    ) -> list[WorkItem]:
         item = self._work_item(ex, caller, work_item_id, "reset", payload)
-        work_items.reset(item, payload, caller)
+        return _creating(ex, lambda: work_items.reset(item, payload, caller))
 
     def _work_item(
         self, ex: Execution, caller: Caller, work_item_id: str, action: str, payload: object
@@ -640,11 +702,11 @@ class WorkflowApi:
         if ctx is None:
             made_by = self._runtime.caller(caller.is_internal, user)
             return self._runtime.runner.run(
-                lambda tx: command(tx.execution, made_by, *args), trees=trees
+                lambda tx: _recorded(name, command, tx.execution, made_by, args), trees=trees
             )
         tx = transaction_of(ctx, writable=True, call=f"api.{name}")
         nested = self._runtime.nested_caller(_on_behalf_of(ctx, caller), user)
-        return tx.run_nested(lambda: command(tx.execution, nested, *args))
+        return tx.run_nested(lambda: _recorded(name, command, tx.execution, nested, args))
 
     def _read(
         self,
@@ -677,6 +739,39 @@ class WorkflowApi:
                 trees=trees,
             )
             registry.add_method(self, name, definition)
+
+
+def _creating(ex: Execution, change: Callable[[], object]) -> list[WorkItem]:
+    """Make `change`; the work items it created, in their state when it is done."""
+    since = len(ex.uow.created_work_items)
+    change()
+    return [
+        WorkItem(
+            row.id,
+            row.name,
+            cast(WorkItemState, row.state),
+            row.task_name,
+            row.task_generation,
+            row.workflow_id,
+        )
+        for row in ex.uow.created_work_items[since:]
+    ]
+
+
+def _recorded(
+    name: str,
+    command: Callable[..., R],
+    ex: Execution,
+    caller: Caller,
+    args: tuple[object, ...],
+) -> R:
+    """Run a command as one call of the audit trail: what it changes is nested under it."""
+    recorder = ex.recorder
+    resource = args[0] if len(args) > 1 else None  # the id or target; the payload comes last
+    recorder.call_started(name, caller, resource, args[-1] if args else None)
+    result = command(ex, caller, *args)
+    recorder.call_ended()
+    return result
 
 
 def _registered(method: Callable[..., object]) -> Callable[..., object]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 from tasquencer import arguments
 from tasquencer.errors import SerializationError, describe
@@ -27,8 +26,8 @@ def flag(value: object, argument: str) -> None:
 
 
 def aware_time(value: object, argument: str) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
-        raise ValueError(f"{argument} must be a timezone-aware datetime, got {describe(value)}")
+    if value is not None:
+        arguments.moment(value, argument)
 
 
 def json_value(value: object, what: str) -> None:

@@ -93,12 +93,8 @@ class Filters:
         if min_priority is not None:
             arguments.integer(min_priority, "min_priority", minimum=-(2**31), maximum=2**31)
         self.min_priority = min_priority
-        if due_before is not None and (
-            not isinstance(due_before, datetime) or due_before.tzinfo is None
-        ):
-            raise ValueError(
-                f"due_before must be a timezone-aware datetime, got {describe(due_before)}"
-            )
+        if due_before is not None:
+            arguments.moment(due_before, "due_before")
         self.due_before = due_before
         self.limit = arguments.integer(limit, "limit", minimum=1, maximum=MAX_PAGE)
         self.after = arguments.optional_text(after, "after", maximum=64)

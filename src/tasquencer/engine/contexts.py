@@ -69,12 +69,12 @@ class BoundContext:
 
 
 class ScheduleScope:
-    """Where `register_scheduled` ties jobs to, or why it may not."""
+    """What `register_scheduled` ties jobs to (`tie(job_id)`), or why it may not."""
 
-    __slots__ = ("_key", "refusal")
+    __slots__ = ("_tie", "refusal")
 
-    def __init__(self, key: Callable[[], str] | None, refusal: str = "") -> None:
-        self._key = key
+    def __init__(self, tie: Callable[[str], None] | None, refusal: str = "") -> None:
+        self._tie = tie
         self.refusal = refusal
 
     @classmethod
@@ -86,10 +86,10 @@ class ScheduleScope:
             "ctx.scheduler.run_after(...) / run_at(...) directly; such jobs outlive the element.",
         )
 
-    def key(self) -> str:
-        if self._key is None:
+    def tie(self) -> Callable[[str], None]:
+        if self._tie is None:
             raise RegisterScheduledNotAllowedError(self.refusal)
-        return self._key()
+        return self._tie
 
 
 class _ElementContext(BoundContext):
@@ -114,7 +114,9 @@ class _ElementContext(BoundContext):
         """Tie a job to this element: it is canceled when the element is torn down."""
         if not isinstance(job_id, str):
             raise TypeError(f"register_scheduled expects a job id (str), got {job_id!r}")
-        self.services.jobs.register(self._scope.key(), job_id)
+        tie = self._scope.tie()
+        self.services.jobs.require(job_id)
+        tie(job_id)
         return job_id
 
 

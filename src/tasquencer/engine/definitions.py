@@ -31,6 +31,7 @@ from tasquencer.errors import (
     WorkflowMultipleEndConditionsError,
     WorkflowMultipleStartConditionsError,
 )
+from tasquencer.net import or_join
 from tasquencer.net.model import Net, Region, TaskShape
 from tasquencer.records import (
     ActionDescription,
@@ -243,6 +244,7 @@ def _compile_workflow(
         arcs=arcs,
         regions={r.owner: Region(r.tasks, r.conditions) for r in builder.regions},
     )
+    or_join.prepare(wf.net)
     version.workflows[wf.path] = wf
     return wf
 

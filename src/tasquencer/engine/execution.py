@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,15 +16,15 @@ from tasquencer.store.rows import WorkflowRow, WorkItemRow
 from tasquencer.store.unit_of_work import Checkpoint, UnitOfWork
 
 if TYPE_CHECKING:
-    from tasquencer.engine.definitions import CompiledVersion, WorkflowDef
+    from tasquencer.engine.definitions import CompiledVersion, WorkflowDef, WorkItemDef
 
 
 class Jobs(Protocol):
     """The part of the scheduler the engine drives: jobs tied to an element's lifecycle."""
 
-    def register(self, key: str, job_id: str) -> None: ...
+    def require(self, job_id: str) -> None: ...
 
-    def cancel_registered(self, key: str) -> None: ...
+    def cancel_pending(self, job_ids: Iterable[str]) -> None: ...
 
 
 class Services(Protocol):
@@ -136,6 +136,13 @@ class Execution:
                 )
             found = self._work_items[row.id] = WorkItemInstance(task, row, widef)
         return found
+
+    def added_work_item(
+        self, task: TaskInstance, row: WorkItemRow, definition: WorkItemDef
+    ) -> WorkItemInstance:
+        """The instance of a work item this call just created in `task`."""
+        item = self._work_items[row.id] = WorkItemInstance(task, row, definition)
+        return item
 
     def checkpoint(self) -> ExecutionCheckpoint:
         """Where the call stands (with `uow.checkpoint()`), for a nested call's rollback."""

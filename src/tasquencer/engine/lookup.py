@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from tasquencer import arguments
 from tasquencer.engine.definitions import TaskDef, WorkflowDef
-from tasquencer.engine.execution import Execution
+from tasquencer.engine.execution import Execution, VersionLookup
 from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItemInstance
 from tasquencer.errors import (
     ElementNotFoundInPathError,
@@ -27,13 +27,41 @@ def workflow(
     ex: Execution, workflow_name: str, workflow_id: object, argument: str = "workflow_id"
 ) -> WorkflowInstance:
     """The instance (root or child) of a `workflow_name` workflow with this id."""
-    given = arguments.string(workflow_id, argument)
-    found = ex.find_workflow(given) if arguments.could_be_an_id(given) else None
+    given = id_to_find(workflow_id, argument)
+    found = ex.find_workflow(given) if given is not None else None
     if found is None or found.row.path[0] != workflow_name:
-        raise WorkflowNotFoundError(
-            f"there is no {workflow_name!r} workflow {describe(workflow_id)}"
-        )
+        raise no_workflow(workflow_name, workflow_id)
     return found
+
+
+def id_to_find(value: object, argument: str) -> str | None:
+    """The id to look up (it must be a str), or None when it can name no row."""
+    given = arguments.string(value, argument)
+    return given if arguments.could_be_an_id(given) else None
+
+
+def no_workflow(workflow_name: str, workflow_id: object) -> WorkflowNotFoundError:
+    return WorkflowNotFoundError(f"there is no {workflow_name!r} workflow {describe(workflow_id)}")
+
+
+def no_work_item(workflow_name: str, work_item_id: object) -> WorkItemNotFoundError:
+    return WorkItemNotFoundError(
+        f"there is no work item {describe(work_item_id)} in a {workflow_name!r} workflow"
+    )
+
+
+def stored_definition(
+    versions: VersionLookup, workflow_id: str, path: tuple[str, ...], version_name: str
+) -> WorkflowDef:
+    """The definition an instance's stored path and version name refer to (reads that see
+    only its columns, not its row; `Execution` does the same for the rows it loads)."""
+    definition = versions(path[0], version_name).workflow_at(path)
+    if definition is None:
+        raise StructuralIntegrityError(
+            f"workflow {workflow_id} has path {list(path)}, which version "
+            f"{version_name!r} of {path[0]!r} does not define"
+        )
+    return definition
 
 
 def root_workflow(ex: Execution, workflow_name: str, workflow_id: object) -> WorkflowInstance:
@@ -48,12 +76,10 @@ def root_workflow(ex: Execution, workflow_name: str, workflow_id: object) -> Wor
 
 def work_item(ex: Execution, workflow_name: str, work_item_id: object) -> WorkItemInstance:
     """The work item with this id, in an instance of a `workflow_name` workflow."""
-    given = arguments.string(work_item_id, "work_item_id")
-    row = ex.uow.work_item(given) if arguments.could_be_an_id(given) else None
+    given = id_to_find(work_item_id, "work_item_id")
+    row = ex.uow.work_item(given) if given is not None else None
     if row is None or ex.workflow(row.workflow_id).row.path[0] != workflow_name:
-        raise WorkItemNotFoundError(
-            f"there is no work item {describe(work_item_id)} in a {workflow_name!r} workflow"
-        )
+        raise no_work_item(workflow_name, work_item_id)
     return ex.work_item_of(row)
 
 

@@ -49,6 +49,7 @@ def migrate(
     workflows.cancel(old, None, caller, for_migration=True)
     new = create_workflow(ex, target.root, None, None)
     ex.uow.record_migration(old.row, new.row, ex.now())
+    ex.recorder.migrated(old, new)
     migration = target.migration
     assert migration is not None
     if migration.initializer is not None:
@@ -56,7 +57,7 @@ def migrate(
             MigrationInitializerCtx(
                 ex,
                 caller,
-                ScheduleScope(lambda: workflows.jobs_key(new)),
+                ScheduleScope(workflows.job_tie(new)),
                 new.info(),
                 old.info(),
             )

@@ -1,9 +1,9 @@
 """Offers: a work item put in the work queues of a scope, a group, a user or the agents.
 
 An offer is a row of `tasquencer_work_item_offers`, written in the call's transaction (so it
-rolls back with it). A database trigger then follows the work item: the statement that writes
-its final state, whichever path of the engine wrote it, withdraws the offer from the queues
-(`is_open`), and a reset releases its claim.
+rolls back with it), and the work item is marked `is_offered`. A database trigger then follows
+an offered work item: the statement that writes its final state, whichever path of the engine
+wrote it, withdraws the offer from the queues (`is_open`), and a reset releases its claim.
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ from tasquencer.engine.instances import WorkItemInstance
 from tasquencer.errors import GroupNotFoundError, describe
 from tasquencer.records import Offer
 from tasquencer.store.sql import Statement
-from tasquencer.store.tables import auth_groups, work_item_offers
+from tasquencer.store.tables import auth_groups, work_item_offers, work_items
 
 OPEN_STATES = ("initialized", "started")
 # Stored for an offer without a due date: it sorts after every real one.
 NO_DUE_DATE = datetime(9999, 12, 31, tzinfo=UTC)
 
 SELECT_GROUP_ID = Statement(sa.select(auth_groups.c.id).where(auth_groups.c.name == p("name")))
+MARK_OFFERED = Statement(
+    sa.update(work_items).where(work_items.c.id == p("id")).values(is_offered=sa.true())
+)
 
 
 def _upsert(insert: object) -> sa.Executable:
@@ -65,6 +68,7 @@ def offer_work_item(item: WorkItemInstance, offer: Offer) -> None:
     d = db.dialect
     row = item.row
     workflow = item.task.workflow.row
+    db.run(MARK_OFFERED, {"id": row.id})
     db.run(
         SAVE_OFFER,
         {

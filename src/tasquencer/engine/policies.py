@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import astuple
 
 from tasquencer.contexts import PolicyContext, PolicyResult, TaskStats
 from tasquencer.errors import InvalidPolicyResultError
@@ -24,13 +25,20 @@ def decide_by_default(
     next_state: str, stats: Callable[[], TaskStats], *, composite: bool
 ) -> PolicyResult:
     """The default policies' decision, given the child's new state and the generation's counts."""
+    return decide_on_counts(next_state, lambda: astuple(stats()), composite=composite)
+
+
+def decide_on_counts(
+    next_state: str, counts: Callable[[], Sequence[int]], *, composite: bool
+) -> PolicyResult:
+    """`decide_by_default` on the counts in `TaskStats` order (total, initialized, started,
+    completed, failed, canceled): what the engine keeps, with no record built."""
     if next_state == "failed":
         return PolicyResult.FAIL
     if next_state not in ("completed", "canceled"):
         return PolicyResult.CONTINUE
-    counts = stats()
-    finalized = counts.completed + counts.failed + counts.canceled == counts.total
-    if finalized and (counts.total > 0 or not composite):
+    total, _, _, completed, failed, canceled = counts()
+    if completed + failed + canceled == total and (total > 0 or not composite):
         return PolicyResult.COMPLETE
     return PolicyResult.CONTINUE
 

@@ -1,8 +1,9 @@
 """The `Recorder`: what observes every change the engine makes, creations included.
 
 `engine.transitions` calls it for each change, after the change is applied in memory, within the
-call's transaction. The audit trail and migration replay plug in here and nowhere else; by
-default nothing records.
+call's transaction; the API facade tells it where each call begins and ends, and the engine where
+each activity runs, so that what a call changes can be nested under it. The audit trail plugs in
+here and nowhere else; by default nothing records.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from tasquencer.contexts import Caller
     from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItemInstance
+    from tasquencer.store.sql import Db
 
 
 class Recorder(Protocol):
@@ -29,6 +32,38 @@ class Recorder(Protocol):
     def work_item_created(self, item: WorkItemInstance) -> None: ...
 
     def work_item_changed(self, item: WorkItemInstance, prev: str) -> None: ...
+
+    def migrated(self, old: WorkflowInstance, new: WorkflowInstance) -> None:
+        """`new` replaces the root instance `old` (a migration)."""
+        ...
+
+    def call_started(self, name: str, caller: Caller, resource: object, payload: object) -> None:
+        """An API call begins: what it changes, until `call_ended`, is nested under it."""
+        ...
+
+    def call_ended(self) -> None: ...
+
+    def activity_started(
+        self, kind: str, name: str, workflow: WorkflowInstance, resource: str
+    ) -> None:
+        """An activity callback (`kind` "WorkflowActivity", "TaskActivity", ...) begins."""
+        ...
+
+    def activity_ended(self) -> None: ...
+
+
+class TransactionRecorder(Recorder, Protocol):
+    """A `Recorder` as the transaction drives it: written at flush, exported after commit."""
+
+    def flush(self, db: Db) -> None: ...
+
+    def mark(self) -> object:
+        """Where the recording stands, for `rewind` when a nested call is rolled back."""
+        ...
+
+    def rewind(self, mark: object) -> None: ...
+
+    def committed(self) -> None: ...
 
 
 class NullRecorder:
@@ -54,5 +89,34 @@ class NullRecorder:
     def work_item_changed(self, item: WorkItemInstance, prev: str) -> None:
         pass
 
+    def migrated(self, old: WorkflowInstance, new: WorkflowInstance) -> None:
+        pass
 
-NULL_RECORDER: Recorder = NullRecorder()
+    def call_started(self, name: str, caller: Caller, resource: object, payload: object) -> None:
+        pass
+
+    def call_ended(self) -> None:
+        pass
+
+    def activity_started(
+        self, kind: str, name: str, workflow: WorkflowInstance, resource: str
+    ) -> None:
+        pass
+
+    def activity_ended(self) -> None:
+        pass
+
+    def flush(self, db: Db) -> None:
+        pass
+
+    def mark(self) -> object:
+        return None
+
+    def rewind(self, mark: object) -> None:
+        pass
+
+    def committed(self) -> None:
+        pass
+
+
+NULL_RECORDER: TransactionRecorder = NullRecorder()

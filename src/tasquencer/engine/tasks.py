@@ -32,16 +32,17 @@ from tasquencer.engine.contexts import (
 )
 from tasquencer.engine.definitions import WorkflowDef
 from tasquencer.engine.instances import TaskInstance, WorkflowInstance, WorkItemInstance
-from tasquencer.engine.policies import checked_result, decide_by_default
+from tasquencer.engine.policies import checked_result, decide_on_counts
 from tasquencer.engine.routing import RouteBuilder, routed_conditions
 from tasquencer.engine.transitions import (
     FINAL_STATES,
     add_tokens,
+    cancel_tied_jobs,
     clear_condition,
     count_child_transition,
-    note_task_jobs,
     open_task_generation,
     set_task_state,
+    tie_task_job,
 )
 from tasquencer.errors import TaskInvalidStateError, TasquencerError
 from tasquencer.net.firing import consumed_conditions, join_holds, produced_conditions
@@ -68,14 +69,12 @@ def sweep(wf: WorkflowInstance, caller: Caller) -> None:
     net = wf.definition.net
     rows = ex.uow.tasks(wf.id)
     marking = wf.marking()
-    for name in net.tasks:
-        or_join = net.joins[name] == "or"
-        if name not in candidates and not or_join:
-            continue
+    examined = candidates | net.or_joins if net.or_joins else candidates
+    for name in sorted(examined, key=net.position.__getitem__):
         state = rows[name].state
         if state == "started":
             continue
-        started = _started(rows) if or_join else ()
+        started = _started(rows) if name in net.or_joins else ()
         if join_holds(net, name, marking, started):
             if state != "enabled":
                 enable(wf.task(name), caller)
@@ -151,7 +150,7 @@ def ensure_started(task: TaskInstance, caller: Caller, *, silent: bool = False) 
         return
     _run_activity(task, "on_started", caller, active=True)
     if task.definition.kind != "dummy" and row.state == "started":
-        evaluate_policy(task, Transition("started", "completed"), caller)
+        evaluate_policy(task, "started", "completed", caller)
 
 
 def complete(task: TaskInstance, caller: Caller) -> None:
@@ -261,15 +260,16 @@ def work_item_state_changed(
 ) -> None:
     row = task.row
     current = row.generation == item.row.task_generation and row.state in ACTIVE_STATES
-    _run_activity(
-        task,
-        "on_work_item_state_changed",
-        caller,
-        active=current and not teardown,
-        change=StateChange(item.id, prev, next),
-    )
+    if task.definition.activities.get("on_work_item_state_changed") is not None:
+        _run_activity(
+            task,
+            "on_work_item_state_changed",
+            caller,
+            active=current and not teardown,
+            change=StateChange(item.id, prev, next),
+        )
     if call_policy and next in FINAL_STATES and current and row.state == "started":
-        evaluate_policy(task, Transition(prev, next), caller)
+        evaluate_policy(task, prev, next, caller)
 
 
 def workflow_state_changed(
@@ -295,19 +295,20 @@ def workflow_state_changed(
         child_name=child.name,
     )
     if call_policy and next in FINAL_STATES and current and row.state == "started":
-        evaluate_policy(task, Transition(prev, next), caller)
+        evaluate_policy(task, prev, next, caller)
 
 
 # --- policies and routers --------------------------------------------------------------------
 
 
-def evaluate_policy(task: TaskInstance, transition: Transition, caller: Caller) -> None:
+def evaluate_policy(task: TaskInstance, prev: str, next: str, caller: Caller) -> None:
+    """Ask the task's policy what a child's transition `prev` -> `next` means for it."""
     tdef = task.definition
     if tdef.policy is None:  # the default policy needs no context
-        result = decide_by_default(
-            transition.next_state, _stats_of(task), composite=tdef.kind != "task"
-        )
+        uow, key = task.ex.uow, (task.workflow.id, task.name, task.row.generation)
+        result = decide_on_counts(next, lambda: uow.stats(*key), composite=tdef.kind != "task")
     else:
+        transition = Transition(prev, next)
         ctx = PolicyCtx(task.ex, caller, task.parent(), _handle(task), transition, *_views(task))
         result = checked_result(task.name, tdef.policy(ctx))
     if result is PolicyResult.COMPLETE:
@@ -382,7 +383,10 @@ def _run_activity(
     if activity is None:
         return
     queue = auto_triggers.TriggerQueue()
+    recorder = task.ex.recorder
+    recorder.activity_started("TaskActivity", name, task.workflow, task.name)
     activity(_activity_context(task, name, caller, active, queue, change, child_name))
+    recorder.activity_ended()
     auto_triggers.drain(task.ex, queue)
 
 
@@ -499,26 +503,16 @@ def _schedule_scope(task: TaskInstance, activity: str, active: bool) -> Schedule
     if not active:
         return ScheduleScope.refused(f"the {activity} activity of task {task.name!r}")
     generation = task.row.generation
-
-    def key() -> str:
-        note_task_jobs(task, generation)
-        return task_jobs_key(task.workflow.id, task.name, generation)
-
-    return ScheduleScope(key)
-
-
-def task_jobs_key(workflow_id: str, task: str, generation: int) -> str:
-    return f"task/{workflow_id}/{task}/{generation}"
+    return ScheduleScope(lambda job_id: tie_task_job(task, generation, job_id))
 
 
 def cancel_task_jobs(task: TaskInstance) -> None:
-    """Cancel the jobs registered for the task's current generation."""
+    """Cancel the jobs tied to the task's current generation."""
     row = task.row
     if row.jobs_generation is not None and row.jobs_generation == row.generation:
-        task.ex.services.jobs.cancel_registered(
-            task_jobs_key(row.workflow_id, row.name, row.generation)
-        )
-        note_task_jobs(task, None)
+        cancel_tied_jobs(task.ex, row)
+        row.jobs_generation = None
+        task.ex.uow.touch(row)
 
 
 # --- context pieces --------------------------------------------------------------------------

@@ -7,6 +7,8 @@ candidates, and tells the execution's `Recorder` (audit, migration replay) what 
 
 from __future__ import annotations
 
+import sys
+from array import array
 from functools import lru_cache
 from typing import Literal
 
@@ -42,7 +44,7 @@ def create_workflow(
         parent_task_generation=generation,
         state="initialized",
         execution_mode=ex.execution_mode,
-        has_jobs=False,
+        job_ids=(),
         created_at=now,
         updated_at=now,
     )
@@ -55,6 +57,7 @@ def create_workflow(
             generation=0,
             execution_mode=ex.execution_mode,
             jobs_generation=None,
+            job_ids=(),
         )
         for name in net.tasks
     ]
@@ -82,12 +85,12 @@ def create_work_item(task: TaskInstance, generation: int) -> WorkItemInstance:
         task_name=task.row.name,
         task_generation=generation,
         state="initialized",
-        has_jobs=False,
+        job_ids=(),
         created_at=now,
         updated_at=now,
     )
     ex.uow.add_work_item(row)
-    item = ex.work_item_of(row)
+    item = ex.added_work_item(task, row, widef)
     ex.recorder.work_item_created(item)
     return item
 
@@ -151,7 +154,7 @@ def clear_condition(workflow: WorkflowInstance, condition: str) -> None:
 
 def _marking_changed(workflow: WorkflowInstance, condition: str, prev: int) -> None:
     ex = workflow.ex
-    ex.uow.touch_marking(workflow.row.id)
+    ex.uow.touch_marking(workflow.row.id, condition)
     ex.note_marking_changed(workflow, condition)
     ex.recorder.marking_changed(workflow, condition, prev)
 
@@ -159,26 +162,40 @@ def _marking_changed(workflow: WorkflowInstance, condition: str, prev: int) -> N
 # --- bookkeeping that is not a state change --------------------------------------------------
 
 
-def note_jobs(ex: Execution, row: WorkflowRow | WorkItemRow, has_jobs: bool) -> None:
-    """Remember whether an element has registered jobs, so teardown can skip the lookup."""
-    row.has_jobs = has_jobs
+def tie_job(ex: Execution, row: WorkflowRow | WorkItemRow, job_id: str) -> None:
+    """Tie a job to an element: it is canceled when the element is torn down."""
+    row.job_ids = (*row.job_ids, job_id)
     ex.uow.touch(row)
 
 
-def note_task_jobs(task: TaskInstance, generation: int | None) -> None:
-    task.row.jobs_generation = generation
-    task.workflow.ex.uow.touch(task.row)
+def tie_task_job(task: TaskInstance, generation: int, job_id: str) -> None:
+    """Tie a job to one generation of a task."""
+    row = task.row
+    if row.jobs_generation != generation:
+        row.jobs_generation = generation
+        row.job_ids = ()
+    row.job_ids = (*row.job_ids, job_id)
+    task.workflow.ex.uow.touch(row)
+
+
+def cancel_tied_jobs(ex: Execution, row: WorkflowRow | WorkItemRow | TaskRow) -> None:
+    """Cancel the jobs tied to an element that have not started, and forget them."""
+    if row.job_ids:
+        ex.services.jobs.cancel_pending(row.job_ids)
+        row.job_ids = ()
+        ex.uow.touch(row)
 
 
 @lru_cache(maxsize=4096)
 def fnv1a_32(text: str) -> int:
     """FNV-1a over UTF-16 code units, as the reference uses to pick a stats shard."""
     h = 2166136261
-    encoded = text.encode("utf-16-le")
-    for i in range(0, len(encoded), 2):
-        h ^= encoded[i] | (encoded[i + 1] << 8)
-        h = (h * 16777619) & 0xFFFFFFFF
+    for unit in array("H", text.encode(_UTF16_NATIVE)):  # the code units, with no indexing
+        h = ((h ^ unit) * 16777619) & 0xFFFFFFFF
     return h
+
+
+_UTF16_NATIVE = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
 
 
 def count_child_transition(

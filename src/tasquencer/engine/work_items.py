@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tasquencer.contexts import Caller, ParentTask
+from tasquencer.contexts import Caller
 from tasquencer.engine import auto_triggers, tasks
 from tasquencer.engine.contexts import (
     AutoTrigger,
@@ -25,10 +25,11 @@ from tasquencer.engine.instances import TaskInstance, WorkItemInstance
 from tasquencer.engine.offers import offer_work_item
 from tasquencer.engine.payloads import ActionDef
 from tasquencer.engine.transitions import (
+    cancel_tied_jobs,
     count_child_transition,
     create_work_item,
-    note_jobs,
     set_work_item_state,
+    tie_job,
 )
 from tasquencer.errors import (
     NotInternalMutationError,
@@ -38,6 +39,7 @@ from tasquencer.errors import (
 from tasquencer.records import Offer
 
 FINISH_STATES = {"complete": "completed", "fail": "failed"}
+_ON = {state: f"on_{state}" for state in FINISH_STATES.values()}
 
 
 def initialize(
@@ -71,7 +73,6 @@ def initialize(
             count_child_transition(task, generation, item.id, None, "initialized")
         return created[0].id
 
-    parent = task.owner_of(generation)
     offered: list[Offer] = []
 
     def offer(given: Offer) -> None:
@@ -81,19 +82,20 @@ def initialize(
 
     if action.callback is not None:
 
-        def jobs_key() -> str:
+        def tie(job_id: str) -> None:
             create()
-            return _jobs_key(created[0])
+            tie_job(task.ex, created[0].row, job_id)
 
         actor = WorkItemActor(widef.name, "initialize", create, None, offer)
+        parent = task.owner_of(generation)
         action.callback(
-            WorkItemActionCtx(task.ex, caller, ScheduleScope(jobs_key), parent, actor), parsed
+            WorkItemActionCtx(task.ex, caller, ScheduleScope(tie), parent, actor), parsed
         )
     create()
     item = created[0]
     if widef.offer is not None and not offered:
-        _builder_offer(item, parent, caller)
-    trigger = _activity(item, parent, "on_initialized", caller, ("start",), offer)
+        _builder_offer(item, caller)
+    trigger = _activity(item, "on_initialized", caller, ("start",), offer)
     if trigger is not None and trigger.action is not None:
         if queue is not None:
             queue.add(item.id, trigger.action, trigger.payload, caller)
@@ -122,12 +124,11 @@ def start(item: WorkItemInstance, payload: object, caller: Caller) -> None:
         return  # the task's start cascade tore this work item down
 
     perform = _Transition(item, "started")
-    parent = item.parent()
-    _run_action(item, action, parent, caller, perform, _active_scope(item), parsed)
+    _run_action(item, action, caller, perform, lambda: _active_scope(item), parsed)
     if not perform.happened():
         return  # the action's own cascade moved this work item on
     _count(item, "initialized", "started")
-    trigger = _activity(item, parent, "on_started", caller, ("complete", "fail", "cancel"))
+    trigger = _activity(item, "on_started", caller, ("complete", "fail", "cancel"))
     if trigger is not None and trigger.action is not None:
         auto_triggers.run(item.ex, item.id, trigger.action, trigger.payload, caller)
     tasks.work_item_state_changed(
@@ -143,13 +144,12 @@ def finish(item: WorkItemInstance, payload: object, action_name: str, caller: Ca
     action = widef.actions[action_name]
     parsed = _parse(action, payload, caller, widef)
     perform = _Transition(item, state)
-    parent = item.parent()
-    _run_action(item, action, parent, caller, perform, _refused(action_name, widef), parsed)
+    _run_action(item, action, caller, perform, lambda: _refused(action_name, widef), parsed)
     if not perform.happened():
         return  # the action's own cascade moved this work item on
     _count(item, "started", state)
     _cancel_jobs(item)
-    _activity(item, parent, f"on_{state}", caller, ())
+    _activity(item, _ON[state], caller, ())
     tasks.work_item_state_changed(
         item.task, item, "started", state, call_policy=True, teardown=False, caller=caller
     )
@@ -163,16 +163,15 @@ def cancel(
     prev = item.row.state
     widef = item.definition
     perform = _Transition(item, "canceled")
-    parent = item.parent()
     if not teardown:
         action = widef.actions["cancel"]
         parsed = _parse(action, payload, caller, widef)
-        _run_action(item, action, parent, caller, perform, _refused("cancel", widef), parsed)
+        _run_action(item, action, caller, perform, lambda: _refused("cancel", widef), parsed)
     if not perform.happened():
         return  # the action's own cascade moved this work item on
     _count(item, prev, "canceled")
     _cancel_jobs(item)
-    _activity(item, parent, "on_canceled", caller, ())
+    _activity(item, "on_canceled", caller, ())
     tasks.work_item_state_changed(
         item.task,
         item,
@@ -191,13 +190,12 @@ def reset(item: WorkItemInstance, payload: object, caller: Caller) -> None:
     action = widef.actions["reset"]
     parsed = _parse(action, payload, caller, widef)
     perform = _Transition(item, "initialized")
-    parent = item.parent()
-    _run_action(item, action, parent, caller, perform, _refused("reset", widef), parsed)
+    _run_action(item, action, caller, perform, lambda: _refused("reset", widef), parsed)
     if not perform.happened():
         return  # the action's own cascade moved this work item on
     _count(item, "started", "initialized")
     _cancel_jobs(item)
-    _activity(item, parent, "on_reset", caller, ())
+    _activity(item, "on_reset", caller, ())
     tasks.work_item_state_changed(
         item.task, item, "started", "initialized", call_policy=False, teardown=False, caller=caller
     )
@@ -240,17 +238,18 @@ def _parse(action: ActionDef, payload: object, caller: Caller, widef: WorkItemDe
 def _run_action(
     item: WorkItemInstance,
     action: ActionDef,
-    parent: ParentTask,
     caller: Caller,
     perform: Callable[[], str],
-    scope: ScheduleScope,
+    scope: Callable[[], ScheduleScope],
     parsed: object,
 ) -> None:
+    """Run the action's callback (with the work item's ctx) or, by default, the transition."""
     if action.callback is None:
         perform()
         return
     actor = WorkItemActor(item.definition.name, action.name, perform, item.id)
-    action.callback(WorkItemActionCtx(item.ex, caller, scope, parent, actor), parsed)
+    ctx = WorkItemActionCtx(item.ex, caller, scope(), item.parent(), actor)
+    action.callback(ctx, parsed)
 
 
 class _Transition:
@@ -279,7 +278,6 @@ class _Transition:
 
 def _activity(
     item: WorkItemInstance,
-    parent: ParentTask,
     name: str,
     caller: Caller,
     triggers: tuple[str, ...],
@@ -292,11 +290,14 @@ def _activity(
     trigger = AutoTrigger() if triggers else None
     scope = _active_scope(item) if triggers else _refused(name, widef)
     handle = WorkItemHandle(item.id, item.row.name, trigger, triggers, offer)
-    activity(WorkItemActivityCtx(item.ex, caller, scope, parent, handle))
+    recorder = item.ex.recorder
+    recorder.activity_started("WorkItemActivity", name, item.task.workflow, item.id)
+    activity(WorkItemActivityCtx(item.ex, caller, scope, item.parent(), handle))
+    recorder.activity_ended()
     return trigger
 
 
-def _builder_offer(item: WorkItemInstance, parent: ParentTask, caller: Caller) -> None:
+def _builder_offer(item: WorkItemInstance, caller: Caller) -> None:
     """The offer `with_offer` declared: as given, or computed from the work item's ctx."""
     source = item.definition.offer
     if isinstance(source, Offer):
@@ -305,18 +306,13 @@ def _builder_offer(item: WorkItemInstance, parent: ParentTask, caller: Caller) -
     assert source is not None
     handle = WorkItemHandle(item.id, item.row.name, None, ())
     scope = _refused("the offer function", item.definition)
-    computed = source(WorkItemActivityCtx(item.ex, caller, scope, parent, handle))
+    computed = source(WorkItemActivityCtx(item.ex, caller, scope, item.parent(), handle))
     if computed is not None:
         offer_work_item(item, computed)
 
 
 def _active_scope(item: WorkItemInstance) -> ScheduleScope:
-    return ScheduleScope(lambda: _jobs_key(item))
-
-
-def _jobs_key(item: WorkItemInstance) -> str:
-    note_jobs(item.ex, item.row, True)
-    return f"work_item/{item.id}"
+    return ScheduleScope(lambda job_id: tie_job(item.ex, item.row, job_id))
 
 
 def _refused(where: str, widef: WorkItemDef) -> ScheduleScope:
@@ -324,9 +320,7 @@ def _refused(where: str, widef: WorkItemDef) -> ScheduleScope:
 
 
 def _cancel_jobs(item: WorkItemInstance) -> None:
-    if item.row.has_jobs:
-        item.ex.services.jobs.cancel_registered(f"work_item/{item.id}")
-        note_jobs(item.ex, item.row, False)
+    cancel_tied_jobs(item.ex, item.row)
 
 
 def _count(item: WorkItemInstance, prev: str, next: str) -> None:

@@ -7,6 +7,8 @@ started ones, tearing their children down in turn.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tasquencer.contexts import Caller, ParentTask
 from tasquencer.engine import migrations, tasks
 from tasquencer.engine.contexts import (
@@ -24,10 +26,11 @@ from tasquencer.engine.payloads import ActionDef
 from tasquencer.engine.transitions import (
     FINAL_STATES,
     FinalState,
+    cancel_tied_jobs,
     count_child_transition,
     create_workflow,
-    note_jobs,
     set_workflow_state,
+    tie_job,
 )
 from tasquencer.errors import (
     NotInternalMutationError,
@@ -94,13 +97,13 @@ def _initialize(
     parent_info = parent.owner_of(generation or 0) if parent is not None else None
     if action.callback is not None:
 
-        def key() -> str:
+        def tie(job_id: str) -> None:
             create()
-            return jobs_key(created[0])
+            tie_job(ex, created[0].row, job_id)
 
         initializer = WorkflowInitializer(wdef.name, create)
         action.callback(
-            WorkflowInitializeCtx(ex, caller, ScheduleScope(key), initializer, parent_info),
+            WorkflowInitializeCtx(ex, caller, ScheduleScope(tie), initializer, parent_info),
             parsed,
         )
     create()
@@ -229,9 +232,7 @@ def _after_final(
     teardown: bool,
     caller: Caller,
 ) -> None:
-    if wf.row.has_jobs:
-        wf.ex.services.jobs.cancel_registered(f"workflow/{wf.id}")
-        note_jobs(wf.ex, wf.row, False)
+    cancel_tied_jobs(wf.ex, wf.row)
     _activity(wf, f"on_{state}", caller, wf.parent_info(), active=False)
     parent = wf.parent_task()
     if parent is not None:
@@ -269,17 +270,14 @@ def _activity(
     if activity is None:
         return
     if active:
-
-        def key() -> str:
-            return jobs_key(wf)
-
-        scope = ScheduleScope(key)
+        scope = ScheduleScope(job_tie(wf))
     else:
         scope = ScheduleScope.refused(f"the {name} activity of workflow {wf.name!r}")
+    wf.ex.recorder.activity_started("WorkflowActivity", name, wf, wf.row.id)
     activity(WorkflowActivityCtx(wf.ex, caller, scope, wf.info(), parent))
+    wf.ex.recorder.activity_ended()
 
 
-def jobs_key(wf: WorkflowInstance) -> str:
-    """The key jobs registered now are tied to: they end with the workflow."""
-    note_jobs(wf.ex, wf.row, True)
-    return f"workflow/{wf.id}"
+def job_tie(wf: WorkflowInstance) -> Callable[[str], None]:
+    """What ties jobs registered now to the workflow: they end with it."""
+    return lambda job_id: tie_job(wf.ex, wf.row, job_id)

@@ -76,11 +76,27 @@ class ResetNet:
         basis = [t for t in targets if _at_most(t, ceiling)]
         if any(_at_most(t, source) for t in basis):
             return True
+        return self._saturate(source, basis, [_shortfall(t, source) for t in basis], fireable)
+
+    def coverable_one_more(self, source: Vector, base: Vector, places: Iterable[int]) -> bool:
+        """`coverable(source, [base + one token on p for p in places])`, for a `base` at most
+        `source` and places `source` leaves empty: the targets a path can never reach (no
+        token can ever come to p) are dropped before any vector is built."""
+        ceiling, fireable = self._forward_bounds(source)
+        basis = [_plus_one(base, p) for p in places if ceiling[p]]
+        # Each target lacks exactly the one token on its place.
+        return bool(basis) and self._saturate(source, basis, [1] * len(basis), fireable)
+
+    def _saturate(
+        self, source: Vector, basis: list[Vector], shortfalls: list[int], fireable: bytearray
+    ) -> bool:
+        """The backward search from `basis`, whose elements all need more than `source`
+        (`shortfalls`: how many tokens each lacks)."""
         live = set(basis)
         # Best first: fewest tokens missing from `source`, then newest. A witness, when there
         # is one, is then usually reached in a few steps; plain breadth first expands whole
         # levels before, plain depth first can wander into ever larger markings.
-        pending = [(_shortfall(t, source), -n, t) for n, t in enumerate(basis)]
+        pending = [(shortfalls[n], -n, t) for n, t in enumerate(basis)]
         heapq.heapify(pending)
         added = len(pending)
         while pending:
@@ -181,13 +197,15 @@ def _predecessor(marking: Vector, step: _BackwardStep) -> Vector | None:
     return tuple(result)
 
 
+def _plus_one(base: Vector, place: int) -> Vector:
+    marking = list(base)
+    marking[place] += 1
+    return tuple(marking)
+
+
 def _shortfall(marking: Vector, source: Vector) -> int:
     """How many tokens `marking` needs beyond `source`."""
-    return sum(map(_excess, marking, source))
-
-
-def _excess(needed: int, held: int) -> int:
-    return needed - held if needed > held else 0
+    return sum(needed - held for needed, held in zip(marking, source, strict=True) if needed > held)
 
 
 def _at_most(small: Sequence[int], big: Sequence[int]) -> bool:

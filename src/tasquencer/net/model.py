@@ -60,6 +60,10 @@ class Net:
     consumers: Mapping[str, tuple[str, ...]]
     producers: Mapping[str, tuple[str, ...]]
     regions: Mapping[str, Region]
+    # Each task's index in `tasks`, and the OR-joins: what a sweep needs to order and find
+    # the tasks it examines.
+    position: Mapping[str, int]
+    or_joins: frozenset[str]
     # What analyses (the OR-join's) compute once per net and keep.
     cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
@@ -122,6 +126,8 @@ class Net:
             consumers={c: tuple(v) for c, v in consumers.items()},
             producers={c: tuple(v) for c, v in producers.items()},
             regions=checked_regions,
+            position={t: i for i, t in enumerate(task_names)},
+            or_joins=frozenset(t.name for t in tasks if t.join == "or"),
         )
         _reject_unreachable(net)
         return net

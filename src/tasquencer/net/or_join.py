@@ -113,7 +113,15 @@ class _OrJoinAnalysis:
                 base[place] = state[place]
             else:
                 empty.append(place)
-        return not self._reset_net.coverable(state, (_plus_one(base, q) for q in empty))
+        return not self._reset_net.coverable_one_more(state, tuple(base), empty)
+
+
+def prepare(net: Net) -> None:
+    """Build the analysis of every OR-join of `net` now (at `register`), not on the first
+    decision of some call."""
+    for task in net.tasks:
+        if net.joins[task] == "or":
+            _analysis(net, task)
 
 
 def _analysis(net: Net, join: str) -> _OrJoinAnalysis:
@@ -209,12 +217,6 @@ def _numbered_names(
     names: Iterable[str], place: Callable[[str], Place], numbers: Mapping[Place, int]
 ) -> tuple[tuple[str, int], ...]:
     return tuple((n, numbers[place(n)]) for n in names if place(n) in numbers)
-
-
-def _plus_one(base: list[int], place: int) -> Vector:
-    marking = list(base)
-    marking[place] += 1
-    return tuple(marking)
 
 
 def _condition(name: str) -> Place:

@@ -7,11 +7,14 @@ transactions, workers), so none of them depends on the app itself.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from tasquencer.engine.execution import VersionLookup
+from tasquencer.engine.recording import NULL_RECORDER, TransactionRecorder
 from tasquencer.runtime.clock import Clock
 from tasquencer.runtime.ids import IdGenerator
 from tasquencer.runtime.registry import Registry
@@ -49,6 +52,8 @@ class Core:
     # The compiled definition of (workflow name, version name), for rows read from the store.
     versions: VersionLookup
     signal: JobSignal = field(default_factory=JobSignal)
+    # What records a call's changes (the audit trail), given the call's time.
+    new_recorder: Callable[[datetime], TransactionRecorder] = lambda _: NULL_RECORDER
 
     def wake_workers(self) -> None:
         self.signal.wake()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+from tasquencer.errors import ConflictRetriesExhaustedError
 from tasquencer.runtime.treelocks import TreeBusyError
 
 _CONFLICT_STATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
@@ -14,12 +15,16 @@ _DISCONNECT_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 def is_conflict(error: BaseException) -> bool:
     """Whether an error means "lost a race with another call; run it again"."""
-    return any(
-        isinstance(seen, TreeBusyError)
-        or getattr(seen, "sqlstate", None) in _CONFLICT_STATES
-        or (isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen))
-        for seen in _chain(error, implicit=False)
-    )
+    for seen in _chain(error, implicit=False):
+        if isinstance(seen, ConflictRetriesExhaustedError):
+            return False  # another call, already run again as often as it may be
+        if (
+            isinstance(seen, TreeBusyError)
+            or getattr(seen, "sqlstate", None) in _CONFLICT_STATES
+            or (isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen))
+        ):
+            return True
+    return False
 
 
 def is_disconnect(error: BaseException) -> bool:

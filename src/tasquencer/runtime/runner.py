@@ -1,7 +1,10 @@
 """Running calls in transactions: isolation, locking of workflow trees, retries on conflict.
 
-SQLite: a writer begins `IMMEDIATE`, so writers queue on the database lock; a call is retried
-only if the lock could not be had within the busy timeout.
+SQLite: a writer begins `IMMEDIATE`, so writers queue on the database lock (within this
+process, on a lock of its own first: see runtime.writers); a call is retried only if the lock
+could not be had within the busy timeout. Under `without_waiting()` a writer that would queue
+raises `WouldWaitError` instead, having done nothing (an event loop runs short calls itself and
+sends only those that would wait to a thread).
 
 PostgreSQL: every mutation runs `SERIALIZABLE`, so whatever it reads and writes (the engine's
 rows, the user's tables through `ctx.db`, jobs) behaves as if calls ran one at a time; a call
@@ -28,28 +31,54 @@ effect is unknown, and the error is raised.
 
 from __future__ import annotations
 
+import logging
 import random
+import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
+from contextlib import AbstractContextManager, contextmanager, suppress
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from tasquencer.errors import ConfigurationError, NestedCallError, TransactionAbortedError
+from tasquencer.errors import (
+    ConfigurationError,
+    ConflictRetriesExhaustedError,
+    NestedCallError,
+    TransactionAbortedError,
+    WouldWaitError,
+)
+from tasquencer.runtime.connections import HeldConnections
 from tasquencer.runtime.core import Core
 from tasquencer.runtime.failures import is_conflict, is_disconnect
 from tasquencer.runtime.transaction import Transaction
 from tasquencer.runtime.treelocks import TreeBusyError, TreeHint
+from tasquencer.runtime.writers import WriterTurns
 from tasquencer.store import database, locks
+from tasquencer.store import jobs as jobs_st
+from tasquencer.store.sql import PENDING_BEGIN
 
 T = TypeVar("T")
+log = logging.getLogger("tasquencer.runner")
 
 MAX_ATTEMPTS = 12
+# Under SERIALIZABLE a sequential scan takes a predicate lock on the whole table, so that any
+# concurrent write to the table conflicts with the call; the planner picks such scans for the
+# small tables of a young database. Index scans lock only the pages and rows they read. (A
+# sequential scan still planned, where there is no index, is then priced so high that JIT
+# compilation would kick in: tens of milliseconds for a one-row statement.)
+SERIALIZABLE_BEGIN = (
+    "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
+)
 
 
 _local = threading.local()
+# Set by `Runner.without_waiting()`: SQLite writers do not wait for the database's lock.
+_no_wait: ContextVar[bool] = ContextVar("tasquencer_no_wait", default=False)
+_BUSY_TIMEOUT = "tasquencer_busy_timeout_ms"  # `connection.info` key: its busy timeout
 
 
 def _open_transactions() -> set[str]:
@@ -60,19 +89,58 @@ def _open_transactions() -> set[str]:
     return open_here
 
 
-@contextmanager
-def _schema_required() -> Iterator[None]:
+def _raise_if_schema_missing(error: Exception) -> None:
     """Turn "no such table" on the engine's tables into an error saying what to do."""
+    if database.is_missing_schema(error):
+        raise ConfigurationError(
+            "the engine's tables are missing from this database: run "
+            "`tasquencer db upgrade --url URL` (or open the app with auto_migrate=True, "
+            "the default) first"
+        ) from error
+
+
+def _end_sqlite(connection: sa.Connection, driver: Any, *, commit: bool) -> None:
+    """Commit or roll back a call's SQLite transaction, through SQLAlchemy if it joined."""
+    joined = connection.get_transaction()
+    if joined is not None:
+        if commit:
+            joined.commit()
+        else:
+            joined.rollback()
+    elif driver.in_transaction:
+        if commit:
+            driver.commit()
+        else:
+            driver.rollback()
+
+
+def _began_now(connection: sa.Connection, driver: Any) -> bool:
+    """`BEGIN IMMEDIATE` if the write lock is free right now; False if another process has it."""
+    timeout = connection.info.get(_BUSY_TIMEOUT)
+    if timeout is None:  # the connection's own (connect_args may have set it): read once
+        (timeout,) = driver.execute("PRAGMA busy_timeout").fetchone()
+        connection.info[_BUSY_TIMEOUT] = timeout
+    driver.execute("PRAGMA busy_timeout = 0")
     try:
-        yield
-    except Exception as error:
-        if database.is_missing_schema(error):
-            raise ConfigurationError(
-                "the engine's tables are missing from this database: run "
-                "`tasquencer db upgrade --url URL` (or open the app with auto_migrate=True, "
-                "the default) first"
-            ) from error
-        raise
+        driver.execute(database.sqlite_begin(read_only=False))
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        return False
+    finally:
+        driver.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    return True
+
+
+def _retry_reason(error: Exception, tx: Transaction | None) -> str | None:
+    """Why a failed attempt may run again ("busy", "disconnect", "conflict"), or None."""
+    if isinstance(error, TreeBusyError):
+        return "busy"
+    if is_disconnect(error) and not (tx is not None and tx.committing):
+        return "disconnect"  # nothing was committed: safe to run again on a new connection
+    if is_conflict(error):
+        return "conflict"
+    return None
 
 
 class Runner:
@@ -81,6 +149,41 @@ class Runner:
         self.postgres = core.dialect.name == "postgresql"
         self._database = core.engine.url.render_as_string(hide_password=True)
         self.closed = False
+        # PostgreSQL's connections carry session state (isolation, read-only, advisory locks)
+        # that its calls change: they go back to the pool, which resets it, after each call.
+        self._held = None if self.postgres else HeldConnections(core.engine)
+        self._writers = (
+            None
+            if self.postgres
+            else WriterTurns(str(core.engine.url.database), database.SQLITE_BUSY_TIMEOUT)
+        )
+        self._retries: Counter[str] = Counter()
+        self._retries_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Refuse calls from now on, and give the connections held by threads back."""
+        self.closed = True
+        if self._held is not None:
+            self._held.close()
+
+    def retries(self) -> Counter[str]:
+        """Attempts run again so far, by reason: "conflict", "busy" (tree), "disconnect"."""
+        with self._retries_lock:
+            return self._retries.copy()
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Calls in the block raise `WouldWaitError`, having done nothing, instead of waiting
+        for another writer (SQLite; on PostgreSQL calls run as always)."""
+        token = _no_wait.set(True)
+        try:
+            yield
+        finally:
+            _no_wait.reset(token)
+
+    def _count_retry(self, reason: str) -> None:
+        with self._retries_lock:
+            self._retries[reason] += 1
 
     def run(
         self,
@@ -100,20 +203,23 @@ class Runner:
                 with self.transaction(read_only=read_only, trees=trees, queue_on=queued) as tx:
                     current.append(tx)
                     return body(tx)
-            except TreeBusyError as busy:
-                if attempt == MAX_ATTEMPTS:
-                    raise
-                queued |= busy.roots  # next attempt waits its turn; no need to back off
             except Exception as error:
-                lost = is_disconnect(error) and not (current and current[0].committing)
-                if not (lost or is_conflict(error)) or attempt == MAX_ATTEMPTS:
+                reason = _retry_reason(error, current[0] if current else None)
+                if reason is None:
                     raise
+                if attempt == MAX_ATTEMPTS:
+                    if reason == "disconnect":
+                        raise
+                    raise ConflictRetriesExhaustedError(attempt) from error
+                self._count_retry(reason)
+                if isinstance(error, TreeBusyError):
+                    queued |= error.roots  # the next attempt waits its turn: no need to back off
+                    continue
                 if current:
                     queued |= current[0].uow.roots
                 time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
         raise AssertionError("unreachable")
 
-    @contextmanager
     def transaction(
         self,
         *,
@@ -121,52 +227,129 @@ class Runner:
         isolation: str | None = None,
         trees: Iterable[TreeHint] = (),
         queue_on: Iterable[str] = (),
-    ) -> Iterator[Transaction]:
+    ) -> AbstractContextManager[Transaction]:
         """One attempt: committed if the block returns, rolled back if it raises."""
         if self.closed:
             raise ConfigurationError(
                 "this app is closed (app.close() was called): open a new tq.App to go on"
             )
-        core = self.core
-        locking = self.postgres and not read_only and isolation is None
-        with self._not_nested(), _schema_required(), core.engine.connect() as connection:
-            queued: list[str] = []
+        if self._held is not None:
+            return self._sqlite_transaction(read_only)
+        return self._postgres_transaction(read_only, isolation, trees, queue_on)
+
+    @contextmanager
+    def _sqlite_transaction(self, read_only: bool) -> Iterator[Transaction]:
+        """Begun and ended on the driver, this thread's held connection: SQLAlchemy's begin and
+        commit cost about as much CPU as a whole read. What needs SQLAlchemy's transaction
+        (`ctx.db`, a savepoint) begins one, which joins the driver's (see store.database) and
+        is then ended through SQLAlchemy."""
+        assert self._held is not None and self._writers is not None
+        open_here = self._not_nested()
+        turn: threading.Lock | None = None
+        connection: sa.Connection | None = None
+        failed = True
+        try:
+            waits = not _no_wait.get()
+            turn = None if read_only else self._writers.take_turn(wait=waits)
+            if turn is None and not read_only:
+                raise WouldWaitError("another writer of this process holds the database")
+            connection = self._held.checkout()
+            info = connection.info
+            driver: Any = connection.connection.driver_connection
+            info.pop(database.ROLLED_BACK, None)
+            if waits or read_only:
+                driver.execute(database.sqlite_begin(read_only=read_only))
+            elif not _began_now(connection, driver):
+                failed = False  # nothing began: the connection is as good as before
+                raise WouldWaitError("another process holds the database's write lock")
             try:
-                if self.postgres:
+                tx = Transaction(self.core, connection, read_only=read_only)
+                try:
+                    yield tx
+                    if info.get(database.ROLLED_BACK) or not driver.in_transaction:
+                        raise TransactionAbortedError()
+                    if not read_only:
+                        tx.flush()
+                        tx.committing = True
+                finally:
+                    tx.close()
+                _end_sqlite(connection, driver, commit=not read_only)
+            except BaseException:
+                with suppress(Exception):  # the connection is given up: see checkin below
+                    _end_sqlite(connection, driver, commit=False)
+                raise
+            failed = False
+        except Exception as error:
+            _raise_if_schema_missing(error)
+            raise
+        finally:
+            if connection is not None:
+                self._held.checkin(connection, failed=failed)
+            if turn is not None:
+                turn.release()
+            open_here.discard(self._database)
+        if not read_only:
+            tx.committed()
+        if tx.scheduled_jobs:
+            self.core.wake_workers()
+
+    @contextmanager
+    def _postgres_transaction(
+        self,
+        read_only: bool,
+        isolation: str | None,
+        trees: Iterable[TreeHint],
+        queue_on: Iterable[str],
+    ) -> Iterator[Transaction]:
+        core = self.core
+        locking = not read_only and isolation is None
+        open_here = self._not_nested()
+        try:
+            with core.engine.connect() as connection:
+                queued: list[str] = []
+                try:
                     if locking:
                         self._queue(connection, sorted(set(queue_on)), queued)
-                    connection.execution_options(
-                        isolation_level=isolation
-                        or ("REPEATABLE READ" if read_only else "SERIALIZABLE"),
-                        postgresql_readonly=read_only,
-                    )
-                else:
-                    connection.info["tasquencer_read_only"] = read_only
-                with connection.begin() as outer:
-                    tx = Transaction(core, connection, read_only=read_only, locks_trees=locking)
-                    try:
-                        tx.trees.hold(queued)
-                        if locking:
-                            tx.trees.lock_trees_of(trees)
-                        yield tx
-                        if not outer.is_active:
-                            raise TransactionAbortedError()
-                        if read_only:
-                            outer.rollback()
-                        else:
-                            tx.flush()
-                            tx.committing = True  # leaving the block commits
-                    finally:
-                        tx.close()
-            finally:
-                connection.info.pop("tasquencer_read_only", None)
-                if queued:
-                    self._unqueue(connection, queued)
+                    level = isolation or ("REPEATABLE READ" if read_only else "SERIALIZABLE")
+                    if level == "SERIALIZABLE":
+                        self._begin_serializable(connection)
+                    else:
+                        connection.execution_options(
+                            isolation_level=level, postgresql_readonly=read_only
+                        )
+                    with connection.begin() as outer:
+                        tx = Transaction(core, connection, read_only=read_only, locks_trees=locking)
+                        try:
+                            tx.trees.hold(queued)
+                            if locking:
+                                tx.trees.lock_trees_of(trees)
+                            yield tx
+                            if not outer.is_active:
+                                raise TransactionAbortedError()
+                            if read_only:
+                                outer.rollback()
+                            else:
+                                tx.flush()
+                                tx.committing = True  # leaving the block commits
+                        finally:
+                            tx.close()
+                    if not read_only:
+                        tx.committed()
+                    if tx.uow.canceled_jobs:
+                        self._apply_cancels(connection, tx.uow.canceled_jobs)
+                finally:
+                    connection.info.pop(PENDING_BEGIN, None)  # a transaction that ran nothing
+                    if queued:
+                        self._unqueue(connection, queued)
+        except Exception as error:
+            _raise_if_schema_missing(error)
+            raise
+        finally:
+            open_here.discard(self._database)
         if tx.scheduled_jobs:
             core.wake_workers()
 
-    @contextmanager
-    def _not_nested(self) -> Iterator[None]:
+    def _not_nested(self) -> set[str]:
         """Refuse a transaction opened from inside another of this thread on the same database:
         it would wait for the lock the outer one holds (SQLite: until the busy timeout, then
         again on every retry; PostgreSQL: for the tree's lock) and could never see its writes."""
@@ -180,10 +363,35 @@ class Runner:
                 "or schedule it with ctx.scheduler to run after this call commits"
             )
         open_here.add(self._database)
+        return open_here  # the caller discards the database from it when the call is over
+
+    def _begin_serializable(self, connection: sa.Connection) -> None:
+        """Have the transaction begun by `SERIALIZABLE_BEGIN`, just before its first statement.
+
+        The driver is left in autocommit mode, so it sends no BEGIN of its own; this one, two
+        statements in one simple query, costs the same single round trip. COMMIT and ROLLBACK
+        still go out, the server being in a transaction.
+        """
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.info[PENDING_BEGIN] = SERIALIZABLE_BEGIN
+
+    def _apply_cancels(self, connection: sa.Connection, job_ids: list[str]) -> None:
+        """Cancel the still pending jobs whose cancellation the committed call recorded.
+
+        Outside the call's transaction, where a worker's concurrent claim is no conflict. Should
+        this fail, a reader still sees the jobs canceled, and a worker applies it when they are
+        due.
+        """
+        connection.execution_options(isolation_level="AUTOCOMMIT")
         try:
-            yield
-        finally:
-            open_here.discard(self._database)
+            connection.exec_driver_sql(
+                jobs_st.APPLY_CANCELS.sql(self.core.dialect), {"ids": job_ids}
+            )
+            connection.commit()
+        except Exception as error:
+            log.warning("could not apply the cancellation of jobs %s yet: %s", job_ids, error)
+            with suppress(Exception):
+                connection.rollback()
 
     def _queue(self, connection: sa.Connection, roots: list[str], queued: list[str]) -> None:
         """Wait for each tree's session lock in turn, noting each in `queued` once held."""

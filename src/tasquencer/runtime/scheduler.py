@@ -1,14 +1,16 @@
 """`ctx.scheduler`: jobs written in the caller's transaction, run later by a worker.
 
 A job scheduled inside a mutation exists only if that mutation commits. Jobs registered with
-`ctx.register_scheduled` are tied to an element and canceled, in the same transaction, when the
-element is torn down.
+`ctx.register_scheduled` are tied to an element (listed on its row) and canceled, in the same
+transaction, when the element is torn down (on PostgreSQL the cancellation is recorded there
+and applied right after the commit: see tables.job_cancels).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ JOB_STATES: tuple[JobState, ...] = ("pending", "in_progress", "success", "failed
 class Scheduler:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
+        self._scheduled: set[str] = set()  # ids of the jobs this transaction scheduled
 
     def run_after(self, delay: float | timedelta, function: object, /, **kwargs: object) -> str:
         """Schedule `function(**kwargs)` to run `delay` seconds from now; returns the job id."""
@@ -40,13 +43,7 @@ class Scheduler:
 
     def run_at(self, when: datetime, function: object, /, **kwargs: object) -> str:
         """Schedule `function(**kwargs)` to run at `when` (a timezone-aware datetime)."""
-        if not isinstance(when, datetime) or when.tzinfo is None:
-            raise ValueError(f"run_at needs a timezone-aware datetime, got {describe(when)}")
-        try:
-            when.astimezone(UTC)
-        except OverflowError:
-            raise ValueError(f"run_at: {when!r} is outside the years 1 to 9999 in UTC") from None
-        return self._schedule(when, function, kwargs)
+        return self._schedule(arguments.moment(when, "run_at's when"), function, kwargs)
 
     def cancel(self, job_id: str) -> None:
         """Cancel a job: a pending one never runs. Canceling a finished job does nothing."""
@@ -57,6 +54,7 @@ class Scheduler:
     def get(self, job_id: str) -> JobRecord | None:
         if not arguments.could_be_an_id(arguments.string(job_id, "job_id")):
             return None
+        self._tx.uow.flush()  # the cancellations of torn-down elements' jobs
         row = self._tx.db.one(st.SELECT_JOB, {"id": job_id})
         return None if row is None else job_record(row, self._tx.db.dialect)
 
@@ -69,9 +67,10 @@ class Scheduler:
         arguments.integer(limit, "limit", minimum=1, maximum=100_000)
         query = sa.select(*st.JOB_COLUMNS).order_by(jobs.c.id.desc()).limit(limit)
         if state is not None:
-            query = query.where(jobs.c.state == state)
+            query = query.where(st.job_state == state)
         if function is not None:
             query = query.where(jobs.c.function == function)
+        self._tx.uow.flush()
         return [
             JobRecord(
                 id=row.id,
@@ -92,19 +91,28 @@ class Scheduler:
         """Delete the jobs that finished at or before `before`; returns how many."""
         params = {"before": self._tx.db.dialect.time_in(before)}
         self._tx.db.run(st.PRUNE_JOB_RUNS, params)
-        self._tx.db.run(st.PRUNE_REGISTRATIONS, params)
+        self._tx.db.run(st.PRUNE_CANCELS, params)
         return self._tx.db.run(st.PRUNE_JOBS, params)
 
     # --- jobs tied to elements (used by the engine) ---------------------------------------
 
-    def register(self, key: str, job_id: str) -> None:
-        self._require(job_id)
-        self._tx.db.run(st.REGISTER_JOB, {"key": key, "job_id": job_id, "now": self._now()})
+    def require(self, job_id: str) -> None:
+        """Raise `JobNotFoundError` unless the job exists."""
+        if job_id not in self._scheduled:  # one this call scheduled needs no lookup
+            self._require(job_id)
 
-    def cancel_registered(self, key: str) -> None:
-        params = {"key": key, "now": self._now()}
-        self._tx.db.run(st.CANCEL_REGISTERED_JOBS, params)
-        self._tx.db.run(st.FORGET_REGISTERED_JOBS, {"key": key})
+    def cancel_pending(self, job_ids: Iterable[str]) -> None:
+        """Cancel these jobs unless they have started (written with the call's rows)."""
+        self._tx.uow.cancel_jobs(job_ids, self._now())
+
+    def scheduled_ids(self) -> frozenset[str]:
+        """The ids of the jobs this transaction has scheduled so far."""
+        return frozenset(self._scheduled)
+
+    def keep_scheduled(self, ids: frozenset[str]) -> None:
+        """Forget the jobs scheduled since `scheduled_ids()` returned `ids`: a nested call
+        that scheduled them was rolled back to its savepoint, so they do not exist."""
+        self._scheduled &= ids
 
     # --- pieces ---------------------------------------------------------------------------
 
@@ -128,13 +136,14 @@ class Scheduler:
         if not self._tx.scheduled_jobs and dialect.name == "postgresql":
             self._tx.db.run(st.NOTIFY_WORKERS, {})
         self._tx.scheduled_jobs = True
+        self._scheduled.add(job_id)
         return job_id
 
     def _require(self, job_id: str) -> None:
-        if (
-            not arguments.could_be_an_id(job_id)
-            or self._tx.db.one(st.SELECT_JOB, {"id": job_id}) is None
-        ):
+        if not arguments.could_be_an_id(job_id):
+            raise JobNotFoundError(f"there is no job {describe(job_id)}")
+        self._tx.uow.flush()  # the cancellations of torn-down elements' jobs
+        if self._tx.db.one(st.SELECT_JOB, {"id": job_id}) is None:
             raise JobNotFoundError(f"there is no job {describe(job_id)}")
 
     def _now(self) -> Any:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, orm
 
 from tasquencer.engine.execution import Execution
+from tasquencer.engine.recording import NULL_RECORDER, TransactionRecorder
 from tasquencer.runtime.core import Core
 from tasquencer.runtime.failures import is_conflict, is_disconnect
 from tasquencer.runtime.scheduler import Scheduler
@@ -73,6 +74,9 @@ class Transaction:
         self._session: EngineSession | None = None
         self._scheduler: Scheduler | None = None
         self._execution: Execution | None = None
+        self._recorder: TransactionRecorder = NULL_RECORDER
+        # Every recorder of this transaction, its committed savepoints' (`absorb`) included.
+        self._recorders: list[TransactionRecorder] = []
         # Set when this transaction scheduled a job, so local workers can be woken on commit.
         self.scheduled_jobs = False
         # Set once everything is written and only the COMMIT remains (see runtime.runner).
@@ -83,12 +87,19 @@ class Transaction:
     @property
     def execution(self) -> Execution:
         if self._execution is None:
-            self._execution = Execution(self.uow, self.core.versions, self)
+            self._recorder = self.core.new_recorder(self._now)
+            self._recorders.append(self._recorder)
+            self._execution = Execution(self.uow, self.core.versions, self, recorder=self._recorder)
         return self._execution
 
     @property
     def session(self) -> EngineSession:
         if self._session is None:
+            if not self.connection.in_transaction():
+                # The runner began the call on the driver (SQLite): SQLAlchemy's transaction
+                # joins it, and the Session joins that one instead of owning one it would
+                # roll back when it closes.
+                self.connection.begin()
             self._session = EngineSession(
                 bind=self.connection,
                 # Use the call's transaction as is (no savepoint of its own, which closing the
@@ -116,6 +127,12 @@ class Transaction:
     def new_id(self) -> str:
         return self.core.ids.new_id()
 
+    def saw_tree(self, root: str) -> None:
+        """A read of this call looked into a workflow tree: lock it, as the engine's own reads
+        of rows do (PostgreSQL mutations)."""
+        if self._locks_trees:
+            self.trees.lock(root)
+
     def nested(self) -> Transaction:
         """A fresh engine state on this connection (for a savepoint), sharing the tree locks."""
         inner = Transaction(self.core, self.connection, locks_trees=self._locks_trees)
@@ -134,7 +151,9 @@ class Transaction:
         session = self.session
         self.flush()
         checkpoint = execution.checkpoint()
+        recorded = self._recorder.mark()
         held = set(self.trees.held)
+        scheduled = self.scheduler.scheduled_ids()
         savepoint = session.begin_nested()
         session.connection()  # the SAVEPOINT now, before the engine writes on the cursor
         try:
@@ -143,14 +162,29 @@ class Transaction:
             if not _ends_the_call(error) and savepoint.is_active:
                 savepoint.rollback()
                 execution.restore(checkpoint)
+                self._recorder.rewind(recorded)
                 self.trees.held = held
+                self.scheduler.keep_scheduled(scheduled)
             raise
         savepoint.commit()
         return result
 
+    def absorb(self, inner: Transaction) -> None:
+        """Take on what the work of a committed savepoint (`nested()`) leaves for the commit."""
+        self.scheduled_jobs |= inner.scheduled_jobs
+        self.uow.canceled_jobs.extend(inner.uow.canceled_jobs)
+        self._recorders.extend(inner._recorders)
+
+    def committed(self) -> None:
+        """The call is committed: what recorded it may now tell the world (OpenTelemetry)."""
+        for recorder in self._recorders:
+            recorder.committed()
+
     def flush(self) -> None:
-        """Write everything pending: engine rows, then the user's objects."""
+        """Write everything pending: engine rows and their audit spans, then the user's
+        objects."""
         self.uow.flush()
+        self._recorder.flush(self.db)
         if self._session is not None:
             self._session.flush()
 

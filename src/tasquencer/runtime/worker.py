@@ -218,11 +218,21 @@ class Worker:
     # --- pieces ----------------------------------------------------------------------------
 
     def _claim(self) -> None:
+        """Claim the earliest due jobs; when all it found were canceled, look again."""
+        while self._claim_once() and not self._held:
+            pass
+
+    def _claim_once(self) -> bool:
+        """One claim; returns whether it applied recorded cancellations (see tables.job_cancels)
+        to due jobs instead of claiming them."""
         with self.runtime.runner.transaction(isolation="READ COMMITTED") as tx:
             marked = self._mark_applied(tx)
             d = tx.db.dialect
             now = d.time_in(tx.now())
-            rows = _claimable(tx.db.all(st.SELECT_DUE_JOBS, {"now": now, "limit": self.batch}))
+            due = tx.db.all(st.SELECT_DUE_JOBS, {"now": now, "limit": self.batch})
+            canceled = [row[0] for row in due if row[5]]
+            rows = _claimable([row for row in due if not row[5]])
+            tx.db.run_many(st.CANCEL_DUE_JOB, ({"id": job_id} for job_id in canceled))
             expires = d.time_in(tx.now() + self.lease)
             tx.db.run_many(
                 st.CLAIM_JOB,
@@ -234,8 +244,9 @@ class Worker:
         self._marked(marked)
         with self._leased_lock:
             self._leased.update(row[0] for row in rows)
-        for job_id, function, kind, args, attempts in rows:
+        for job_id, function, kind, args, attempts, _ in rows:
             self._held.append(ClaimedJob(job_id, function, kind, d.json_out(args), attempts + 1))
+        return bool(canceled)
 
     def _mark_applied(self, tx: Transaction) -> int:
         """Mark the committed mutation jobs `success` in `tx`; returns how many, for the caller
@@ -322,7 +333,7 @@ class Worker:
             finally:
                 inner.close()
             savepoint.commit()
-            tx.scheduled_jobs |= inner.scheduled_jobs
+            tx.absorb(inner)
             applied.append(job.id)
         return applied
 

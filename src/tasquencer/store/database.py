@@ -11,11 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from tasquencer.errors import ConfigurationError, describe
+from tasquencer.store.sql import PENDING_BEGIN
 
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0006"
 VERSION_TABLE = "tasquencer_alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+SQLITE_BUSY_TIMEOUT = 30.0  # seconds a writer waits for the file's lock before giving up
+# `connection.info` key set when SQLAlchemy rolls a SQLite connection's transaction back.
+ROLLED_BACK = "tasquencer_rolled_back"
 
 
 def create_engine(url: str, *, sqlite_synchronous: str = "FULL", **options: Any) -> sa.Engine:
@@ -39,7 +43,17 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", **options: Any)
             f"tasquencer runs on SQLite or PostgreSQL; {parsed.get_backend_name()!r} is not "
             "supported"
         )
-    return sa.create_engine(parsed, **options)
+    engine = sa.create_engine(parsed, **options)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def begin(connection: sa.Connection, cursor: Any, *_: Any) -> None:
+        # A call's transaction whose first statement comes through SQLAlchemy (ctx.db, API
+        # reads); the engine's own statements go through store.sql.Db, which does the same.
+        statement = connection.info.pop(PENDING_BEGIN, None)
+        if statement is not None:
+            cursor.execute(statement)
+
+    return engine
 
 
 def _sqlite_engine(url: sa.URL, synchronous: str, options: dict[str, Any]) -> sa.Engine:
@@ -58,7 +72,11 @@ def _sqlite_engine(url: sa.URL, synchronous: str, options: dict[str, Any]) -> sa
         raise ConfigurationError(
             f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}, got {synchronous!r}"
         )
-    connect_args = {"timeout": 30.0, "check_same_thread": False, **options.pop("connect_args", {})}
+    connect_args = {
+        "timeout": SQLITE_BUSY_TIMEOUT,
+        "check_same_thread": False,
+        **options.pop("connect_args", {}),
+    }
     engine = sa.create_engine(url, connect_args=connect_args, **options)
 
     @event.listens_for(engine, "connect")
@@ -75,11 +93,23 @@ def _sqlite_engine(url: sa.URL, synchronous: str, options: dict[str, Any]) -> sa
 
     @event.listens_for(engine, "begin")
     def begin(connection: sa.Connection) -> None:
+        driver: Any = connection.connection.driver_connection
+        if driver.in_transaction:
+            return  # begun by the runner on the driver (a call's `ctx.db` joins it here)
         # A writer takes the lock up front: no deadlock between two read-then-write calls.
-        mode = "BEGIN" if connection.info.get("tasquencer_read_only") else "BEGIN IMMEDIATE"
-        connection.connection.driver_connection.execute(mode)  # type: ignore[union-attr]
+        driver.execute(sqlite_begin(read_only=bool(connection.info.get("tasquencer_read_only"))))
+
+    @event.listens_for(engine, "rollback")
+    def rollback(connection: sa.Connection) -> None:
+        # So the runner sees a call's transaction rolled back under it through ctx.db, even
+        # when ctx.db went on and began another.
+        connection.info[ROLLED_BACK] = True
 
     return engine
+
+
+def sqlite_begin(*, read_only: bool) -> str:
+    return "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
 
 def _switch_to_wal(cursor: Any) -> None:

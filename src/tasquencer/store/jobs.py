@@ -1,4 +1,4 @@
-"""Statements on the jobs table and the element→job index."""
+"""Statements on the jobs tables."""
 
 from __future__ import annotations
 
@@ -9,21 +9,27 @@ from sqlalchemy import bindparam as p
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tasquencer.store.sql import Statement
-from tasquencer.store.tables import job_runs, jobs, scheduled
+from tasquencer.store.tables import job_cancels, job_runs, jobs
 
+_canceled_at = (
+    sa.select(job_cancels.c.canceled_at).where(job_cancels.c.job_id == jobs.c.id).scalar_subquery()
+)
+_cancel_recorded = sa.and_(jobs.c.state == "pending", _canceled_at.is_not(None))
+# A job as readers see it: a pending job whose cancellation is recorded is canceled.
+job_state = sa.case((_cancel_recorded, "canceled"), else_=jobs.c.state)
 JOB_COLUMNS = (
     jobs.c.id,
     jobs.c.function,
     jobs.c.kind,
     jobs.c.args,
-    jobs.c.state,
+    job_state.label("state"),
     jobs.c.run_at,
     jobs.c.attempts,
     jobs.c.max_attempts,
     jobs.c.error,
     jobs.c.created_at,
     jobs.c.started_at,
-    jobs.c.finished_at,
+    sa.case((_cancel_recorded, _canceled_at), else_=jobs.c.finished_at).label("finished_at"),
     jobs.c.lease_owner,
     jobs.c.lease_expires_at,
 )
@@ -57,20 +63,37 @@ CANCEL_JOB = Statement(
     )
     .values(state="canceled", finished_at=p("now"))
 )
-REGISTER_JOB = Statement(
-    sa.insert(scheduled).values(element_key=p("key"), job_id=p("job_id"), created_at=p("now"))
+# An element's teardown cancels its tied jobs that have not started; one already running (an
+# action calling back into this very element, typically) finishes and keeps its own outcome.
+# SQLite cancels them in the call. On PostgreSQL the call only records the cancellation (see
+# tables.job_cancels), which `APPLY_CANCELS` applies once it has committed, or a worker
+# (`CANCEL_DUE_JOB`) when the job comes due first.
+CANCEL_TIED_JOB = Statement(
+    {
+        "sqlite": sa.update(jobs)
+        .where(jobs.c.id == p("id"), jobs.c.state == "pending")
+        .values(state="canceled", finished_at=p("now")),
+        "postgresql": postgresql.insert(job_cancels)
+        .values(job_id=p("id"), canceled_at=p("now"))
+        .on_conflict_do_nothing(),
+    }
 )
-# An element's teardown cancels its jobs that have not started; one already running (an action
-# calling back into this very element, typically) finishes and keeps its own outcome.
-CANCEL_REGISTERED_JOBS = Statement(
-    sa.update(jobs)
-    .where(
-        jobs.c.state == "pending",
-        jobs.c.id.in_(sa.select(scheduled.c.job_id).where(scheduled.c.element_key == p("key"))),
+APPLY_CANCELS = Statement(
+    sa.text(
+        "WITH applied AS (DELETE FROM tasquencer_job_cancels WHERE job_id = ANY(:ids)"
+        " RETURNING job_id, canceled_at)"
+        " UPDATE tasquencer_jobs SET state = 'canceled', finished_at = applied.canceled_at"
+        " FROM applied WHERE tasquencer_jobs.id = applied.job_id"
+        " AND tasquencer_jobs.state = 'pending'"
     )
-    .values(state="canceled", finished_at=p("now"))
 )
-FORGET_REGISTERED_JOBS = Statement(sa.delete(scheduled).where(scheduled.c.element_key == p("key")))
+# The worker leaves the record (deleting it too could deadlock with `APPLY_CANCELS`, which
+# takes the record first): a record outliving its job's cancellation is harmless.
+CANCEL_DUE_JOB = Statement(
+    sa.update(jobs)
+    .where(jobs.c.id == p("id"), jobs.c.state == "pending")
+    .values(state="canceled", finished_at=_canceled_at)
+)
 
 
 _finished_before = sa.and_(
@@ -78,15 +101,22 @@ _finished_before = sa.and_(
     jobs.c.finished_at <= p("before"),
 )
 _pruned_ids = sa.select(jobs.c.id).where(_finished_before)
-# Retention: finished jobs go with their run records and element registrations.
+# Retention: finished jobs go with their run records and cancellations never applied.
 PRUNE_JOB_RUNS = Statement(sa.delete(job_runs).where(job_runs.c.job_id.in_(_pruned_ids)))
-PRUNE_REGISTRATIONS = Statement(sa.delete(scheduled).where(scheduled.c.job_id.in_(_pruned_ids)))
+PRUNE_CANCELS = Statement(sa.delete(job_cancels).where(job_cancels.c.job_id.in_(_pruned_ids)))
 PRUNE_JOBS = Statement(sa.delete(jobs).where(_finished_before))
 
 
 def _due_jobs(lock: bool) -> sa.Select[Any]:
     query = (
-        sa.select(jobs.c.id, jobs.c.function, jobs.c.kind, jobs.c.args, jobs.c.attempts)
+        sa.select(
+            jobs.c.id,
+            jobs.c.function,
+            jobs.c.kind,
+            jobs.c.args,
+            jobs.c.attempts,
+            _canceled_at.is_not(None),
+        )
         .where(jobs.c.state == "pending", jobs.c.run_at <= p("now"))
         .order_by(jobs.c.run_at, jobs.c.id)
         .limit(p("limit"))
@@ -94,7 +124,8 @@ def _due_jobs(lock: bool) -> sa.Select[Any]:
     return query.with_for_update(skip_locked=True) if lock else query
 
 
-# A worker claims the earliest due jobs; on PostgreSQL other workers skip the locked rows.
+# A worker claims the earliest due jobs; on PostgreSQL other workers skip the locked rows. A due
+# job whose cancellation is recorded comes too, for the worker to apply it.
 SELECT_DUE_JOBS = Statement({"sqlite": _due_jobs(False), "postgresql": _due_jobs(True)})
 NEXT_RUN_AT = Statement(sa.select(sa.func.min(jobs.c.run_at)).where(jobs.c.state == "pending"))
 SELECT_JOB_STATE = Statement(

@@ -2,6 +2,9 @@
 
 Each row remembers the values last written to the database (`saved`), so the unit of work
 writes only what changed; `saved is None` marks a row not yet inserted.
+
+`job_ids` are the jobs tied to an element (`ctx.register_scheduled`), canceled when it is torn
+down; a task's are those of generation `jobs_generation`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ class WorkflowRow:
     __slots__ = (
         "created_at",
         "execution_mode",
-        "has_jobs",
         "id",
+        "job_ids",
         "name",
         "parent_task_generation",
         "parent_task_name",
@@ -43,7 +46,7 @@ class WorkflowRow:
         parent_task_generation: int | None,
         state: str,
         execution_mode: str,
-        has_jobs: bool,
+        job_ids: tuple[str, ...],
         created_at: datetime | None,
         updated_at: datetime | None,
         saved: tuple[Any, ...] | None = None,
@@ -59,17 +62,17 @@ class WorkflowRow:
         self.parent_task_generation = parent_task_generation
         self.state = state
         self.execution_mode = execution_mode
-        self.has_jobs = has_jobs
+        self.job_ids = job_ids
         self.created_at = created_at
         self.updated_at = updated_at
         self.saved = saved
 
     def mutable(self) -> tuple[Any, ...]:
-        return (self.state, self.has_jobs)
+        return (self.state, self.job_ids)
 
     def restore(self, values: tuple[Any, ...]) -> None:
         """Set the values `mutable()` returned earlier, as written in the database."""
-        self.state, self.has_jobs = values
+        self.state, self.job_ids = values
         self.saved = values
 
     @property
@@ -81,6 +84,7 @@ class TaskRow:
     __slots__ = (
         "execution_mode",
         "generation",
+        "job_ids",
         "jobs_generation",
         "name",
         "saved",
@@ -97,6 +101,7 @@ class TaskRow:
         generation: int,
         execution_mode: str,
         jobs_generation: int | None,
+        job_ids: tuple[str, ...],
         saved: tuple[Any, ...] | None = None,
     ) -> None:
         self.workflow_id = workflow_id
@@ -105,21 +110,22 @@ class TaskRow:
         self.generation = generation
         self.execution_mode = execution_mode
         self.jobs_generation = jobs_generation
+        self.job_ids = job_ids
         self.saved = saved
 
     def mutable(self) -> tuple[Any, ...]:
-        return (self.state, self.generation, self.jobs_generation)
+        return (self.state, self.generation, self.jobs_generation, self.job_ids)
 
     def restore(self, values: tuple[Any, ...]) -> None:
-        self.state, self.generation, self.jobs_generation = values
+        self.state, self.generation, self.jobs_generation, self.job_ids = values
         self.saved = values
 
 
 class WorkItemRow:
     __slots__ = (
         "created_at",
-        "has_jobs",
         "id",
+        "job_ids",
         "name",
         "root_workflow_id",
         "saved",
@@ -140,7 +146,7 @@ class WorkItemRow:
         task_name: str,
         task_generation: int,
         state: str,
-        has_jobs: bool,
+        job_ids: tuple[str, ...],
         created_at: datetime | None,
         updated_at: datetime | None,
         saved: tuple[Any, ...] | None = None,
@@ -152,16 +158,16 @@ class WorkItemRow:
         self.task_name = task_name
         self.task_generation = task_generation
         self.state = state
-        self.has_jobs = has_jobs
+        self.job_ids = job_ids
         self.created_at = created_at
         self.updated_at = updated_at
         self.saved = saved
 
     def mutable(self) -> tuple[Any, ...]:
-        return (self.state, self.has_jobs)
+        return (self.state, self.job_ids)
 
     def restore(self, values: tuple[Any, ...]) -> None:
-        self.state, self.has_jobs = values
+        self.state, self.job_ids = values
         self.saved = values
 
 

@@ -9,9 +9,10 @@ the whole budget of a workflow step, so the hot path skips it; values are conver
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +21,10 @@ from sqlalchemy.engine import Dialect as SADialect
 
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
+
+# `connection.info` key of the statement that begins the call's transaction, left by the
+# runner to go out just before the transaction's first statement (see runtime.runner).
+PENDING_BEGIN = "tasquencer_pending_begin"
 
 
 class Dialect:
@@ -43,12 +48,33 @@ class Dialect:
     def bool_in(self, value: bool) -> Any:
         return value
 
+    def path_out(self, value: Any) -> tuple[str, ...]:
+        """A stored workflow path (a JSON list of names)."""
+        return tuple(self.json_out(value))
+
+    def job_ids_in(self, job_ids: tuple[str, ...]) -> Any:
+        """An element's tied jobs as stored: a JSON list, NULL when there are none."""
+        return self.json_in(list(job_ids)) if job_ids else None
+
+    def job_ids_out(self, value: Any) -> tuple[str, ...]:
+        return tuple(self.json_out(value)) if value is not None else ()
+
+
+class _SQLiteCompiler(sqlite.base.SQLiteCompiler):
+    def get_from_hint_text(self, table: Any, text: str | None) -> str | None:
+        # `with_hint(table, "INDEXED BY ix", "sqlite")`: SQLAlchemy renders no hint for SQLite.
+        return text
+
+
+class _SQLiteCompilerDialect(sqlite.dialect):  # type: ignore[misc,valid-type]
+    statement_compiler = _SQLiteCompiler
+
 
 class SQLiteDialect(Dialect):
     """Same storage formats as SQLAlchemy's own SQLite types (JSON text, naive UTC text)."""
 
     name = "sqlite"
-    compiler = sqlite.dialect(paramstyle="named")
+    compiler = _SQLiteCompilerDialect(paramstyle="named")
 
     def __init__(self) -> None:
         # A call stamps many rows with the same instant: format it once.
@@ -81,6 +107,15 @@ class SQLiteDialect(Dialect):
 
     def bool_in(self, value: bool) -> Any:
         return 1 if value else 0
+
+    def path_out(self, value: Any) -> tuple[str, ...]:
+        return _parsed_path(value)
+
+
+@lru_cache(maxsize=1024)
+def _parsed_path(text: str) -> tuple[str, ...]:
+    """A definition has few paths, stored as the same text in every instance: parse each once."""
+    return tuple(json.loads(text))
 
 
 class PostgresDialect(Dialect):
@@ -143,12 +178,13 @@ class Statement:
 class Db:
     """The engine's handle on the current transaction's connection."""
 
-    __slots__ = ("_cursor", "connection", "dialect")
+    __slots__ = ("_cursor", "_info", "connection", "dialect")
 
     def __init__(self, connection: sa.Connection, dialect: Dialect) -> None:
         self.connection = connection
         self.dialect = dialect
         self._cursor: Any = None
+        self._info = connection.info
 
     @property
     def cursor(self) -> Any:
@@ -170,6 +206,8 @@ class Db:
     def run_many(self, statement: Statement, params: Sequence[Params] | Iterable[Params]) -> None:
         sql, defaults = statement.compiled(self.dialect)
         rows = [{**defaults, **row} for row in params] if defaults else list(params)
+        if PENDING_BEGIN in self._info and rows:
+            self._begin()
         if len(rows) == 1:  # one round trip, where a batch costs a pipeline on PostgreSQL
             self.cursor.execute(sql, rows[0])
         elif rows:
@@ -183,15 +221,40 @@ class Db:
         """
         if self.dialect.name != "postgresql":
             return nullcontext()
-        return self.connection.connection.driver_connection.pipeline()  # type: ignore[union-attr,no-any-return]
+        if PENDING_BEGIN in self._info:
+            self._begin()  # not in the pipeline: it is two statements in one
+        return _pipeline(self.connection.connection.driver_connection)
 
     def _execute(self, statement: Statement, params: Params) -> Any:
         sql, defaults = statement.compiled(self.dialect)
         cursor = self.cursor
+        if PENDING_BEGIN in self._info:
+            self._begin()
         cursor.execute(sql, {**defaults, **params} if defaults else params)
         return cursor
+
+    def _begin(self) -> None:
+        self.cursor.execute(self._info.pop(PENDING_BEGIN))
 
     def close(self) -> None:
         if self._cursor is not None:
             self._cursor.close()
             self._cursor = None
+
+
+@contextmanager
+def _pipeline(driver_connection: Any) -> Iterator[None]:
+    """psycopg's pipeline mode, where a failed statement raises its own error, once.
+
+    The statements queued after a failed one are aborted. When the failure surfaces inside the
+    block (psycopg reads results as it goes), leaving the pipeline would raise again for those
+    and log "error ignored terminating ... pipeline aborted"; their results are drained here
+    instead, so only the first error (typically a conflict the runner retries) goes on.
+    """
+    with driver_connection.pipeline() as pipeline:
+        try:
+            yield
+        except BaseException:
+            with suppress(Exception):  # the aborted statements' PipelineAborted
+                pipeline.sync()
+            raise

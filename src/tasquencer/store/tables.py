@@ -2,6 +2,19 @@
 
 Rows are per element, so one transition costs the same whatever the size of the database.
 Alembic migrations in `store/migrations` create exactly this schema.
+
+On PostgreSQL a call's reads are predicate-locked (SERIALIZABLE) at the granularity of index
+pages and of rows, and a write into a page another call read is a conflict between the two,
+even when they work on unrelated workflow trees. So that such calls do not meet:
+
+- Rows updated by calls keep their indexed columns unchanged (a workflow's `state` is in no
+  index), so the update is HOT: no new index entries, only the row itself, which no other
+  tree reads. The tables whose rows calls update are filled
+  to half a page by inserts (`fillfactor`, set by migration 0004), leaving the room a HOT
+  update needs on the row's own page.
+- The jobs tied to an element are listed on the element's own row (`job_ids`), read anyway,
+  rather than in a table every teardown would have to search; a call cancels them by
+  inserting into `job_cancels`, not by updating job rows that workers update too.
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ workflows = sa.Table(
     sa.Column("parent_task_generation", sa.Integer),
     sa.Column("state", State, nullable=False),
     sa.Column("execution_mode", State, nullable=False),
-    sa.Column("has_jobs", sa.Boolean, nullable=False),
+    sa.Column("job_ids", JSON),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Index(
@@ -42,7 +55,7 @@ workflows = sa.Table(
         "parent_task_generation",
     ),
     sa.Index("ix_tasquencer_workflows_root", "root_workflow_id"),
-    sa.Index("ix_tasquencer_workflows_name_version", "name", "version_name", "state"),
+    sa.Index("ix_tasquencer_workflows_name_version", "name", "version_name"),
     sqlite_with_rowid=False,
 )
 
@@ -54,8 +67,9 @@ tasks = sa.Table(
     sa.Column("state", State, nullable=False),
     sa.Column("generation", sa.Integer, nullable=False),
     sa.Column("execution_mode", State, nullable=False),
-    # Generation whose registered jobs may still be pending: lets teardown skip a lookup.
+    # The generation whose tied jobs `job_ids` are.
     sa.Column("jobs_generation", sa.Integer),
+    sa.Column("job_ids", JSON),
     sqlite_with_rowid=False,
 )
 
@@ -91,9 +105,12 @@ work_items = sa.Table(
     sa.Column("task_name", Name, nullable=False),
     sa.Column("task_generation", sa.Integer, nullable=False),
     sa.Column("state", State, nullable=False),
-    sa.Column("has_jobs", sa.Boolean, nullable=False),
+    sa.Column("job_ids", JSON),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Set once the work item has an offer: only then does the offer trigger (migration 0005)
+    # look for one when the work item finishes.
+    sa.Column("is_offered", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_tasquencer_work_items_task", "workflow_id", "task_name", "task_generation"),
     sqlite_with_rowid=False,
 )
@@ -135,6 +152,19 @@ jobs = sa.Table(
     sqlite_with_rowid=False,
 )
 
+# The jobs a call canceled (the teardown of the elements they were tied to) on PostgreSQL. The
+# call only inserts here: updating the job row would conflict (SERIALIZABLE) with the workers
+# that claim and settle jobs meanwhile. Once the call has committed, the cancellation is applied
+# to the job if it is still pending, and the row deleted; a worker that finds the job due first
+# applies it instead. Until then readers see the job canceled (`store.jobs.job_state`).
+job_cancels = sa.Table(
+    "tasquencer_job_cancels",
+    metadata,
+    sa.Column("job_id", Id, primary_key=True),
+    sa.Column("canceled_at", Timestamp, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # One row per scheduled mutation applied, written in the mutation's own transaction: a second
 # application of the same job (by a worker that lost its lease but still commits) is refused by
 # the primary key. Rows live as long as their job: only `App.prune_jobs` deletes them, for jobs
@@ -145,15 +175,6 @@ job_runs = sa.Table(
     sa.Column("job_id", Id, primary_key=True),
     sa.Column("worker", sa.String(100), nullable=False),
     sa.Column("committed_at", Timestamp, nullable=False),
-    sqlite_with_rowid=False,
-)
-
-scheduled = sa.Table(
-    "tasquencer_scheduled",
-    metadata,
-    sa.Column("element_key", sa.String(300), primary_key=True),
-    sa.Column("job_id", Id, primary_key=True),
-    sa.Column("created_at", Timestamp, nullable=False),
     sqlite_with_rowid=False,
 )
 
@@ -248,7 +269,7 @@ auth_user_roles = sa.Table(
 
 # --- work queues: one row per offered work item ----------------------------------------------
 
-# `is_open`: the work item is initialized or started. A database trigger (migration 0004) clears
+# `is_open`: the work item is initialized or started. A database trigger (migration 0005) clears
 # it in the statement that writes a final state of the work item, whichever path of the engine
 # wrote it, and releases the claim when the work item is reset; the work item's own state stays
 # in tasquencer_work_items. `due_at` has no NULL: no due date is stored as NO_DUE_DATE, so it
@@ -285,4 +306,55 @@ sa.Index(
     work_item_offers.c.claimed_by,
     work_item_offers.c.priority.desc(),
     work_item_offers.c.due_at,
+)
+
+
+# --- the audit trail: one trace per root workflow tree, its spans, checkpoints of its state ---
+
+# One row per root workflow tree: what it is and whether it ended (for `App.prune_audit`),
+# written when the root is created and when it changes state. On PostgreSQL `next_seq` numbers
+# the trace's spans (each call takes its numbers by updating it); SQLite numbers them from the
+# spans' own key instead (see `audit.recorder.AuditRecorder._insert`). The key is the
+# trace id reversed: ids begin with their time, so keyed by the id the rows of all recent
+# trees would share the key's last pages, and on PostgreSQL every call updating its row (and
+# so predicate-locking its page) would conflict with the calls inserting new trees there.
+audit_traces = sa.Table(
+    "tasquencer_audit_traces",
+    metadata,
+    sa.Column("key", Id, primary_key=True),
+    sa.Column("trace_id", Id, nullable=False),
+    sa.Column("name", Name, nullable=False),
+    sa.Column("version_name", Name, nullable=False),
+    sa.Column("state", State, nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+    sa.Column("ended_at", Timestamp),
+    sa.Column("next_seq", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The spans one call recorded in one trace, in one row: spans `seq` to `seq + count - 1`,
+# numbered after the trace's last row (so they increase across transactions). `spans` is a
+# JSON list of short lists (see `tasquencer.audit.replay.unpacked`). One row per call rather
+# than per span: inserting a dozen rows cost the call as much as the rest of the audit trail.
+audit_spans = sa.Table(
+    "tasquencer_audit_spans",
+    metadata,
+    sa.Column("trace_id", Id, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("spans", JSON, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The whole tree's state after span `seq`, written every so many spans, so that reconstructing
+# a past state replays only the spans since the checkpoint before it.
+audit_checkpoints = sa.Table(
+    "tasquencer_audit_checkpoints",
+    metadata,
+    sa.Column("trace_id", Id, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("state", JSON, nullable=False),
+    sqlite_with_rowid=False,
 )

@@ -9,16 +9,25 @@ transaction (user queries through `ctx.db`, API reads, the end of the call).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from tasquencer.store import jobs as job_statements
 from tasquencer.store import statements as st
 from tasquencer.store.rows import STAT_FIELDS, TaskRow, WorkflowRow, WorkItemRow
 from tasquencer.store.sql import Db, Dialect, Statement
 
 GenerationKey = tuple[str, str, int]
 Counters = list[int]
+
+_STAT_INDEX = {name: i for i, name in enumerate(STAT_FIELDS)}
+# Where the workflow's and the stats' columns start in a row of `SELECT_WORK_ITEM`.
+_WORKFLOW_AT = len(st.WORK_ITEM_COLUMNS)
+_STATS_AT = _WORKFLOW_AT + len(st.WORKFLOW_COLUMNS)
+_ZEROS = [0] * len(STAT_FIELDS)
 
 
 class UnitOfWork:
@@ -31,6 +40,8 @@ class UnitOfWork:
         self._markings: dict[str, dict[str, int]] = {}
         self._saved_markings: dict[str, dict[str, int]] = {}
         self._work_items: dict[str, WorkItemRow] = {}
+        # Work items this call created, in the order it did (what a work item command answers).
+        self.created_work_items: list[WorkItemRow] = []
         self._generation_items: dict[GenerationKey, list[WorkItemRow]] = {}
         self._generation_children: dict[GenerationKey, list[WorkflowRow]] = {}
         self._stats: dict[GenerationKey, dict[int, Counters]] = {}
@@ -39,9 +50,13 @@ class UnitOfWork:
         self._migrations: list[dict[str, Any]] = []
         # Per migrated root: (from workflow id, its name, its version), read once.
         self._migrated_from: dict[str, tuple[str, str, str] | None] = {}
-        # Rows changed since the last flush (by identity) and workflows whose marking changed.
+        self._cancels: list[dict[str, Any]] = []
+        # Ids of the tied jobs this call canceled (on PostgreSQL applied once it commits).
+        self.canceled_jobs: list[str] = []
+        # Rows changed since the last flush (by identity).
         self._touched: dict[int, Any] = {}
-        self._touched_markings: set[str] = set()
+        # Per workflow, the conditions whose marking changed (a dict: in the order they did).
+        self._touched_markings: dict[str, dict[str, None]] = {}
         self._touched_stats: set[GenerationKey] = set()
         # Root workflow ids of every tree this call has read or written.
         self.roots: set[str] = set()
@@ -73,7 +88,7 @@ class UnitOfWork:
         self.touch(workflow)
         for task in task_rows.values():
             self.touch(task)
-        self._touched_markings.add(workflow.id)
+        self._touched_markings[workflow.id] = {}  # new: every condition is inserted
         if workflow.parent_workflow_id is not None:
             key = (
                 workflow.parent_workflow_id,
@@ -95,8 +110,9 @@ class UnitOfWork:
         """Note that a row's values changed (or that it is new): the next flush writes it."""
         self._touched[id(row)] = row
 
-    def touch_marking(self, workflow_id: str) -> None:
-        self._touched_markings.add(workflow_id)
+    def touch_marking(self, workflow_id: str, condition: str) -> None:
+        """Note that a condition's marking changed: the next flush writes it if it differs."""
+        self._touched_markings.setdefault(workflow_id, {})[condition] = None
 
     def marking(self, workflow_id: str) -> dict[str, int]:
         """The live marking of a workflow instance; change it in place, then `touch_marking`."""
@@ -126,11 +142,14 @@ class UnitOfWork:
     def work_item(self, work_item_id: str) -> WorkItemRow | None:
         row = self._work_items.get(work_item_id)
         if row is None:
-            found = self.db.one(st.SELECT_WORK_ITEM, {"id": work_item_id})
-            if found is None:
+            found = self.db.all(st.SELECT_WORK_ITEM, {"id": work_item_id})
+            if not found:
                 return None
-            row = self._work_item_from(found)
-            self._workflow_from(found[len(st.WORK_ITEM_COLUMNS) :])
+            row = self._work_item_from(found[0])
+            self._workflow_from(found[0][_WORKFLOW_AT:_STATS_AT])
+            key = (row.workflow_id, row.task_name, row.task_generation)
+            if key not in self._stats:
+                self._keep_stats(key, [r[_STATS_AT:] for r in found if r[_STATS_AT] is not None])
             self._saw_tree(row.root_workflow_id)
         return row
 
@@ -142,6 +161,7 @@ class UnitOfWork:
 
     def add_work_item(self, row: WorkItemRow) -> None:
         self._work_items[row.id] = row
+        self.created_work_items.append(row)
         self.touch(row)
         items = self._generation_items.get((row.workflow_id, row.task_name, row.task_generation))
         if items is not None:
@@ -185,11 +205,11 @@ class UnitOfWork:
 
     def stats(self, workflow_id: str, task: str, generation: int) -> Counters:
         """Counters of one task generation summed over its shards, in `STAT_FIELDS` order."""
-        totals = [0] * len(STAT_FIELDS)
-        for counters in self._shards((workflow_id, task, generation)).values():
-            for i, value in enumerate(counters):
-                totals[i] += value
-        return totals
+        shards = self._shards((workflow_id, task, generation))
+        if len(shards) == 1:
+            (only,) = shards.values()
+            return list(only)
+        return [sum(column) for column in zip(*shards.values(), strict=True)] or _ZEROS.copy()
 
     def count_transition(
         self, key: GenerationKey, shard: int, previous: str | None, current: str
@@ -202,8 +222,8 @@ class UnitOfWork:
         if previous is None:
             counters[0] += 1
         else:
-            counters[STAT_FIELDS.index(previous)] -= 1
-        counters[STAT_FIELDS.index(current)] += 1
+            counters[_STAT_INDEX[previous]] -= 1
+        counters[_STAT_INDEX[current]] += 1
 
     def _shards(self, key: GenerationKey) -> dict[int, Counters]:
         shards = self._stats.get(key)
@@ -211,8 +231,15 @@ class UnitOfWork:
             rows = self.db.all(
                 st.SELECT_STATS, {"workflow_id": key[0], "task_name": key[1], "generation": key[2]}
             )
-            shards = self._stats[key] = {r[0]: list(r[1:]) for r in rows}
-            self._saved_stats[key] = {r[0]: tuple(r[1:]) for r in rows}
+            shards = self._keep_stats(key, rows)
+        return shards
+
+    def _keep_stats(
+        self, key: GenerationKey, rows: Iterable[tuple[Any, ...]]
+    ) -> dict[int, Counters]:
+        """Keep the stats rows of a generation as read: (shard, counters...) each."""
+        shards = self._stats[key] = {r[0]: list(r[1:]) for r in rows}
+        self._saved_stats[key] = {shard: tuple(c) for shard, c in shards.items()}
         return shards
 
     # --- migrations ----------------------------------------------------------------------
@@ -249,12 +276,24 @@ class UnitOfWork:
             )
         return self._migrated_from[workflow_id]
 
+    # --- jobs ----------------------------------------------------------------------------
+
+    def cancel_jobs(self, job_ids: Iterable[str], at: Any) -> None:
+        """Cancel these jobs unless they have started (at the next flush)."""
+        self._cancels.extend({"id": job_id, "now": at} for job_id in job_ids)
+
     # --- nested calls --------------------------------------------------------------------
 
     def checkpoint(self) -> Checkpoint:
         """What the rows are now, all written (call right after `flush`), so that `restore`
         can bring them back when a nested call is rolled back to its savepoint."""
-        assert not (self._touched or self._touched_markings or self._task_log or self._migrations)
+        assert not (
+            self._touched
+            or self._touched_markings
+            or self._task_log
+            or self._migrations
+            or self._cancels
+        )
         return Checkpoint(
             workflows={i: r.mutable() for i, r in self._workflows.items()},
             tasks={w: {n: r.mutable() for n, r in t.items()} for w, t in self._tasks.items()},
@@ -266,6 +305,8 @@ class UnitOfWork:
             stats={k: {s: list(c) for s, c in v.items()} for k, v in self._stats.items()},
             saved_stats={k: dict(v) for k, v in self._saved_stats.items()},
             roots=set(self.roots),
+            canceled_jobs=len(self.canceled_jobs),
+            created_work_items=len(self.created_work_items),
         )
 
     def restore(self, checkpoint: Checkpoint) -> Dropped:
@@ -295,10 +336,13 @@ class UnitOfWork:
         self._saved_stats = checkpoint.saved_stats
         self.roots = checkpoint.roots
         self._touched = {}
-        self._touched_markings = set()
+        self._touched_markings = {}
         self._touched_stats = set()
         self._task_log = []
         self._migrations = []
+        self._cancels = []
+        del self.canceled_jobs[checkpoint.canceled_jobs :]
+        del self.created_work_items[checkpoint.created_work_items :]
         for workflow_id in new_workflows:
             self._migrated_from.pop(workflow_id, None)
         return Dropped(new_workflows, new_items, new_tasks)
@@ -313,6 +357,7 @@ class UnitOfWork:
             or self._task_log
             or self._touched_stats
             or self._migrations
+            or self._cancels
         ):
             return
         with self.db.writes():
@@ -334,6 +379,10 @@ class UnitOfWork:
                     entry["migrated_at"] = time_in(entry["migrated_at"])
                 self.db.run_many(st.INSERT_MIGRATION, self._migrations)
                 self._migrations = []
+            if self._cancels:
+                self.db.run_many(job_statements.CANCEL_TIED_JOB, self._cancels)
+                self.canceled_jobs.extend(row["id"] for row in self._cancels)
+                self._cancels = []
 
     def _flush_rows(self) -> None:
         d = self.db.dialect
@@ -354,7 +403,7 @@ class UnitOfWork:
     def _flush_markings(self) -> None:
         new: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
-        for workflow_id in self._touched_markings:
+        for workflow_id, names in self._touched_markings.items():
             marking = self._markings[workflow_id]
             saved = self._saved_markings.get(workflow_id)
             if saved is None:
@@ -364,12 +413,12 @@ class UnitOfWork:
                 )
             else:
                 changed.extend(
-                    {"workflow_id": workflow_id, "name": name, "marking": tokens}
-                    for name, tokens in marking.items()
-                    if saved[name] != tokens
+                    {"workflow_id": workflow_id, "name": name, "marking": marking[name]}
+                    for name in names
+                    if saved[name] != marking[name]
                 )
             self._saved_markings[workflow_id] = dict(marking)
-        self._touched_markings = set()
+        self._touched_markings = {}
         self.db.run_many(st.INSERT_CONDITION, new)
         self.db.run_many(st.UPDATE_CONDITION, changed)
 
@@ -399,10 +448,12 @@ class UnitOfWork:
     def _load_instance(self, workflow_id: str) -> None:
         tasks: dict[str, TaskRow] = {}
         marking: dict[str, int] = {}
-        for kind, name, state, number, mode, jobs_generation in self.db.all(
+        job_ids_out = self.dialect.job_ids_out
+        for kind, name, state, number, mode, jobs_generation, job_ids in self.db.all(
             st.SELECT_INSTANCE, {"workflow_id": workflow_id}
         ):
             if kind == 0:
+                ids = () if job_ids is None else job_ids_out(job_ids)  # most tie no jobs
                 tasks[name] = TaskRow(
                     workflow_id=workflow_id,
                     name=name,
@@ -410,7 +461,8 @@ class UnitOfWork:
                     generation=number,
                     execution_mode=mode,
                     jobs_generation=jobs_generation,
-                    saved=(state, number, jobs_generation),
+                    job_ids=ids,
+                    saved=(state, number, jobs_generation, ids),
                 )
             else:
                 marking[name] = number
@@ -427,21 +479,28 @@ class UnitOfWork:
             id=values[0],
             name=values[1],
             version_name=values[2],
-            path=tuple(d.json_out(values[3])),
+            path=self._path(values[3]),
             root_workflow_id=values[4],
-            realized_path=tuple(d.json_out(values[5])),
+            realized_path=self._path(values[5]),
             parent_workflow_id=values[6],
             parent_task_name=values[7],
             parent_task_generation=values[8],
             state=values[9],
             execution_mode=values[10],
-            has_jobs=bool(values[11]),
+            job_ids=d.job_ids_out(values[11]),
             created_at=None,
             updated_at=None,
         )
         row.saved = row.mutable()
         self._workflows[row.id] = row
         return row
+
+    def _path(self, stored: Any) -> tuple[str, ...]:
+        """A stored path: JSON text on SQLite, the same few texts over and over (one per
+        definition, `[]` for every root), decoded once each; PostgreSQL's driver decodes."""
+        if isinstance(stored, str):
+            return _decoded_path(stored)
+        return tuple(self.dialect.json_out(stored))
 
     def _work_item_from(self, values: tuple[Any, ...]) -> WorkItemRow:
         known = self._work_items.get(values[0])
@@ -455,13 +514,18 @@ class UnitOfWork:
             task_name=values[4],
             task_generation=values[5],
             state=values[6],
-            has_jobs=bool(values[7]),
+            job_ids=self.dialect.job_ids_out(values[7]),
             created_at=None,
             updated_at=None,
         )
         row.saved = row.mutable()
         self._work_items[row.id] = row
         return row
+
+
+@lru_cache(maxsize=256)
+def _decoded_path(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +540,8 @@ class Checkpoint:
     stats: dict[GenerationKey, dict[int, Counters]]
     saved_stats: dict[GenerationKey, dict[int, tuple[int, ...]]]
     roots: set[str]
+    canceled_jobs: int  # how many of `UnitOfWork.canceled_jobs` there were
+    created_work_items: int  # how many of `UnitOfWork.created_work_items` there were
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,6 +589,7 @@ def _write_for(row: Any, d: Dialect) -> tuple[Statement, dict[str, Any]]:
             "state": row.state,
             "generation": row.generation,
             "jobs_generation": row.jobs_generation,
+            "job_ids": d.job_ids_in(row.job_ids),
         }
         if row.saved is None:
             params["execution_mode"] = row.execution_mode
@@ -541,7 +608,7 @@ def _state_params(row: WorkflowRow | WorkItemRow, d: Dialect) -> dict[str, Any]:
     return {
         "id": row.id,
         "state": row.state,
-        "has_jobs": d.bool_in(row.has_jobs),
+        "job_ids": d.job_ids_in(row.job_ids),
         "updated_at": d.time_in(row.updated_at),
     }
 
@@ -559,7 +626,7 @@ def _workflow_params(row: WorkflowRow, d: Dialect) -> dict[str, Any]:
         "parent_task_generation": row.parent_task_generation,
         "state": row.state,
         "execution_mode": row.execution_mode,
-        "has_jobs": d.bool_in(row.has_jobs),
+        "job_ids": d.job_ids_in(row.job_ids),
         "created_at": d.time_in(row.created_at),
         "updated_at": d.time_in(row.updated_at),
     }
@@ -574,7 +641,7 @@ def _work_item_params(row: WorkItemRow, d: Dialect) -> dict[str, Any]:
         "task_name": row.task_name,
         "task_generation": row.task_generation,
         "state": row.state,
-        "has_jobs": d.bool_in(row.has_jobs),
+        "job_ids": d.job_ids_in(row.job_ids),
         "created_at": d.time_in(row.created_at),
         "updated_at": d.time_in(row.updated_at),
     }

@@ -15,14 +15,21 @@ from fastapi.templating import Jinja2Templates
 
 import tasquencer as tq
 from tasquencer.records import WORKFLOW_STATES, WorkflowStructure
-from tasquencer.web import examples
+from tasquencer.web import examples, timeline, users
 from tasquencer.web.layout import Edge, Node, lay_out
+from tasquencer.web.routes import Time
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 def debugger_router(app: tq.App) -> APIRouter:
-    router = APIRouter(include_in_schema=False, dependencies=[Depends(_errors_as_pages)])
+    def page_state(request: Request) -> None:
+        """Errors on the debugger's pages are pages too (see `problems.problem`); each page
+        says who is signed in."""
+        request.state.html_errors = TEMPLATES
+        request.state.me = users.current(app, request)
+
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(page_state)])
 
     @router.get("/")
     def home(request: Request) -> RedirectResponse:
@@ -51,22 +58,25 @@ def debugger_router(app: tq.App) -> APIRouter:
         )
 
     @router.get("/debugger/cases/{workflow_id}", response_class=HTMLResponse, name="case")
-    def case(request: Request, workflow_id: str) -> HTMLResponse:
+    def case(request: Request, workflow_id: str, at: Time | None = None) -> HTMLResponse:
+        """The case as it is, or with `?at=` as it was then (from the audit trail)."""
         api = app.api_of(workflow_id)
-        snapshot = api.get_workflow_snapshot(workflow_id)
-        crumbs = _crumbs(app, snapshot)
-        path = _workflow_path(snapshot, crumbs)
+        now = api.get_workflow_snapshot(workflow_id)
+        snapshot = now if at is None else api.get_workflow_state_at(workflow_id, at)
+        crumbs = _crumbs(app, now)
+        path = _workflow_path(now, crumbs)
         structure = _structure_at(api.get_workflow_structure(), path)
         view = _case_view(snapshot, structure, crumbs)
-        view["actions"] = _item_actions(request, api, snapshot, path)
+        view["timeline"] = timeline.of(api, now, at)
+        if at is None:
+            view["claims"] = _claims(app, snapshot)
+            view["actions"] = _item_actions(request, api, snapshot, path)
+            _add_claim_actions(request, view["actions"], view["claims"], request.state.me)
+        else:  # the past is only looked at
+            view["claims"], view["actions"] = {}, {}
         return TEMPLATES.TemplateResponse(request, "case.html", view)
 
     return router
-
-
-def _errors_as_pages(request: Request) -> None:
-    """Errors on the debugger's pages are pages too (see `problems.problem`)."""
-    request.state.html_errors = TEMPLATES
 
 
 def _case_view(
@@ -180,7 +190,7 @@ def _item_actions(
         for a in api.describe_actions()
         if a.element == "work_item" and a.accepts_external
     }
-    root = str(request.url_for("cases")).removesuffix("/debugger")
+    root = _app_root(request)
     found: dict[str, list[dict[str, Any]]] = {}
     for item in snapshot.work_items:
         where = (*path, item.task_name, item.name)
@@ -198,3 +208,38 @@ def _item_actions(
                 }
             )
     return found
+
+
+def _claims(app: tq.App, snapshot: tq.WorkflowSnapshot) -> dict[str, tq.QueueItem]:
+    """The queue entries (offer and claim) of the open work items that are offered."""
+    found = {}
+    for item in snapshot.work_items:
+        if item.state in _ACTIONS_IN:
+            entry = app.queues.get(item.id)
+            if entry is not None:
+                found[item.id] = entry
+    return found
+
+
+def _add_claim_actions(
+    request: Request,
+    actions: dict[str, list[dict[str, Any]]],
+    claims: dict[str, tq.QueueItem],
+    me: tq.User | None,
+) -> None:
+    """A signed-in user may claim an unclaimed offered work item, and release their claim."""
+    if me is None:
+        return
+    root = _app_root(request)
+    for item_id, entry in claims.items():
+        verb = (
+            "claim" if entry.claimed_by is None else "release" if entry.claimed_by == me.id else ""
+        )
+        if verb:
+            url = f"{root}/api/work-items/{quote(item_id)}/{verb}"
+            actions.setdefault(item_id, []).insert(0, {"name": verb, "url": url, "example": None})
+
+
+def _app_root(request: Request) -> str:
+    """Where the application is mounted: the HTTP API's routes are under it."""
+    return str(request.url_for("cases")).removesuffix("/debugger")

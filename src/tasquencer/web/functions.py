@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pydantic
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
 import tasquencer as tq
+from tasquencer.web import problems, users
 
 RESERVED = frozenset({"ctx", "internal", "user"})  # what a caller over HTTP may not set
 
@@ -32,11 +33,12 @@ def function_routes(router: APIRouter, app: tq.App) -> None:
         model = arguments_model(definition.name, definition.fn)
         router.add_api_route(
             f"/functions/{quote(definition.name)}",
-            _endpoint(run, definition.name, model),
+            _endpoint(app, run, definition.name, model),
             methods=["POST"],
             tags=["functions"],
             summary=f"run the {definition.kind} {definition.name}",
             description=inspect.getdoc(definition.fn) or None,
+            responses=problems.documented(401, 403),
         )
 
 
@@ -65,11 +67,14 @@ def arguments_model(name: str, fn: Callable[..., object]) -> type[pydantic.BaseM
 
 
 def _endpoint(
-    run: Callable[..., object], name: str, model: type[pydantic.BaseModel]
+    app: tq.App, run: Callable[..., object], name: str, model: type[pydantic.BaseModel]
 ) -> Callable[..., dict[str, object]]:
     required = any(field.is_required() for field in model.model_fields.values())
 
-    def call(arguments: Any = Body(default=... if required else None)) -> dict[str, object]:  # noqa: B008
+    def call(
+        request: Request,
+        arguments: Any = Body(default=... if required else None),  # noqa: B008
+    ) -> dict[str, object]:
         if arguments is None:  # no body, and none needed: the function's defaults
             arguments = model()
         given = {field: getattr(arguments, field) for field in type(arguments).model_fields}
@@ -77,7 +82,7 @@ def _endpoint(
         reserved = RESERVED & set(given)
         if reserved:
             raise ValueError(f"{name}: the arguments {sorted(reserved)} cannot be given over HTTP")
-        return {"result": run(name, **given)}
+        return {"result": run(name, user=users.source(app, request), **given)}
 
     call.__annotations__["arguments"] = model
     return call

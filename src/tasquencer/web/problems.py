@@ -18,10 +18,18 @@ import tasquencer as tq
 
 # The first matching class decides (most specific first).
 STATUSES: tuple[tuple[type[BaseException], int], ...] = (
+    (tq.ConflictRetriesExhaustedError, 503),  # busy: nothing was committed, it may be retried
+    (tq.WouldWaitError, 503),  # the same: nothing was done
     (tq.EntityNotFoundError, 404),
+    (tq.AuditError, 404),  # no record of the workflow then: not created yet, or not recorded
     (tq.UnknownVersionError, 404),
     (tq.FunctionNotRegisteredError, 404),
     (tq.NotInternalMutationError, 403),
+    (tq.AuthenticationRequiredError, 401),
+    (tq.AuthorizationError, 403),
+    (tq.WorkItemNotOfferedError, 403),
+    (tq.WorkItemClaimError, 409),  # claimed by somebody else
+    (tq.AlreadyExistsError, 409),
     (tq.PayloadValidationError, 422),
     (tq.ElementNotFoundInPathError, 422),
     (tq.SerializationError, 422),
@@ -56,6 +64,7 @@ def documented(*statuses: int) -> dict[int | str, dict[str, object]]:
         404: "Not found",
         409: "Not possible in the current state",
         422: "Invalid request or payload",
+        503: "Too many concurrent calls on the same data: nothing was done; try again",
     }
     return {
         status: {
@@ -96,7 +105,10 @@ async def engine_error(request: Request, error: Exception) -> JSONResponse | HTM
     status = status_of(error)
     title = type(error).__name__ if status != 500 else "Internal Server Error"
     detail = str(error) if status != 500 else "the server could not complete the request"
-    return problem(request, status, title, detail, type(error).__name__)
+    response = problem(request, status, title, detail, type(error).__name__)
+    if status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 async def invalid_request(request: Request, error: Exception) -> JSONResponse | HTMLResponse:

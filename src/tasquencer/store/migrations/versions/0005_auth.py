@@ -1,19 +1,20 @@
 """Authorization (groups, roles, memberships, role assignments) and work item offers.
 
 An offer's `is_open` follows its work item through a trigger: the statement that writes a
-final state of the work item, by any path of the engine, closes the offer, and a reset
-(started -> initialized) releases its claim. A start changes nothing in the offer.
+final state of an offered work item (`is_offered`), by any path of the engine, closes the
+offer, and a reset (started -> initialized) releases its claim. A start changes nothing in the
+offer.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -32,8 +33,12 @@ _SET = """
         claimed_at = CASE WHEN NEW.state = 'initialized' THEN NULL ELSE claimed_at END
     WHERE work_item_id = NEW.id;
 """
+# Only for a work item that has been offered (`is_offered`, set when its offer is written): the
+# trigger's lookup of an offer would otherwise, on PostgreSQL, predicate-lock the offers' index
+# in every call that finishes a work item, and, while that index is empty, lock all of it.
 _CHANGES = (
-    "NEW.state <> OLD.state AND NEW.state IN ('initialized', 'completed', 'failed', 'canceled')"
+    "NEW.is_offered AND NEW.state <> OLD.state"
+    " AND NEW.state IN ('initialized', 'completed', 'failed', 'canceled')"
 )
 _SQLITE_TRIGGER = f"""
 CREATE TRIGGER tasquencer_offer_follows_work_item
@@ -57,6 +62,10 @@ EXECUTE FUNCTION tasquencer_offer_follows_work_item()
 
 
 def upgrade() -> None:
+    op.add_column(
+        "tasquencer_work_items",
+        sa.Column("is_offered", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "tasquencer_auth_groups",
         sa.Column("id", Id, primary_key=True),
@@ -169,3 +178,5 @@ def downgrade() -> None:
         "tasquencer_auth_groups",
     ):
         op.drop_table(table)
+    with op.batch_alter_table("tasquencer_work_items") as batch:
+        batch.drop_column("is_offered")
