@@ -10,13 +10,16 @@ server from `--server`, default `$TASQUENCER_TEST_POSTGRES` or postgres@127.0.0.
 
 - `seq10` / `and10` / `or10`: the workloads and drivers of `engine_vs_peers.py` (imported from
   it), one instance after the other, on PostgreSQL. One call per human action; the p50/p99 are
-  those of `internal_complete_work_item`.
+  those of `internal_complete_work_item`. A few more instances then run with libpq's trace on
+  (it costs CPU, so they are not timed): round trips, COMMITs and ROLLBACKs per call, as sent
+  and answered on the wire.
 - `throughput mutation|action xW`: N no-op jobs are scheduled due now, then W real
   `tasquencer worker` processes (`--concurrency 1` each) are started on them. Jobs per second
   = N / (last `finished_at` - first `started_at`), so process start-up is not counted. Each
-  worker process counts, with SQLAlchemy engine events and a counter in the job's body, the
-  transactions it committed and rolled back and how many times it ran a mutation body: runs
-  beyond N are SERIALIZABLE attempts that lost a conflict and were retried.
+  worker process counts, with a counter in the job's body, how many times it ran a mutation
+  body: runs beyond N are SERIALIZABLE attempts that lost a conflict and were retried. The
+  transactions committed and rolled back per job are the server's count for the database over
+  the run (`pg_stat_database`; a statement run outside a transaction counts as one).
 - `lateness`: W workers are started and left idle; M timer mutations are scheduled in one
   transaction with `run_at` spread (seeded) over `--spread` seconds, starting a second ahead.
   Each records `ctx.now()` (the app clock when its transaction began) - its intended `run_at`.
@@ -49,7 +52,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
@@ -117,33 +119,83 @@ def register_jobs(app: tq.App) -> dict[str, Any]:
     return {"schedule": schedule, "schedule_timers": schedule_timers}
 
 
-def count_transactions(engine: sa.Engine, count: Any) -> None:
-    """Count the commits and rollbacks that end a transaction on the server.
+class Wire:
+    """What an engine's connections send and receive while `traced()` runs: libpq's trace of
+    each connection checked out, read when the block ends."""
 
-    Whether one was open is the server's own word (psycopg's `transaction_status`, read as
-    SQLAlchemy is about to end it): the runner begins `SERIALIZABLE` calls itself with the
-    driver in autocommit mode, so SQLAlchemy's isolation level says nothing about it. A
-    `commit()` or `rollback()` with no transaction open on the server (the advisory tree
-    locks are taken and released that way) sends nothing and is counted apart
-    (`empty_ends`)."""
+    def __init__(self, engine: sa.Engine, folder: Path) -> None:
+        self.engine = engine
+        self.path = folder / f"wire-{uuid.uuid4().hex[:8]}.trace"
+        self.messages: list[tuple[str, str, str]] = []  # (direction, message, contents)
 
-    def on(event: str) -> Any:
-        def listener(connection: sa.Connection) -> None:
-            driver: Any = connection.connection.driver_connection
-            idle = driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            count("empty_ends" if idle else event)
+    @contextlib.contextmanager
+    def traced(self) -> Iterator[Wire]:
+        self.messages = []
+        connections: list[Any] = []
+        with self.path.open("w") as out:
 
-        return listener
+            def on_checkout(dbapi_connection: Any, *_: Any) -> None:
+                dbapi_connection.pgconn.trace(out.fileno())
+                connections.append(dbapi_connection)
 
-    sa.event.listen(engine, "commit", on("commits"))
-    sa.event.listen(engine, "rollback", on("rollbacks"))
+            sa.event.listen(self.engine, "checkout", on_checkout)
+            try:
+                yield self
+            finally:
+                sa.event.remove(self.engine, "checkout", on_checkout)
+                for connection in connections:
+                    connection.pgconn.untrace()
+        for line in self.path.read_text().splitlines():
+            fields = line.split("\t")  # time, direction, length, message, contents
+            if len(fields) < 4:
+                continue  # the rest of a message that spans lines
+            _, direction, _, message, *contents = fields
+            self.messages.append((direction, message.strip(), " ".join(contents).strip()))
+        self.path.unlink()
+
+    def round_trips(self) -> int:
+        """Times the client sent something, then waited for the server's answer."""
+        count, previous = 0, None
+        for direction, _, _ in self.messages:
+            count += direction == "B" and previous == "F"
+            previous = direction
+        return count
+
+    def completed(self, tag: str) -> int:
+        """Commands the server reports done with this tag ("COMMIT", "ROLLBACK")."""
+        done = f'"{tag}"'
+        return sum(
+            1
+            for d, m, c in self.messages
+            if d == "B" and m == "CommandComplete" and c.endswith(done)
+        )
+
+
+def server_transactions(db: Database) -> tuple[int, int]:
+    """Transactions the server committed and rolled back in the database so far (every
+    statement run outside a transaction counts as one), from `pg_stat_database` once it
+    stops changing: backends report their counts when they go idle or exit."""
+    last: tuple[int, int] | None = None
+    for _ in range(50):
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            row = connection.exec_driver_sql(
+                "SELECT xact_commit, xact_rollback FROM pg_stat_database"
+                " WHERE datname = current_database()"
+            ).one()
+        now = (int(row[0]), int(row[1]))
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.3)
+    assert last is not None
+    return last
 
 
 def _worker_app() -> tq.App:
     """The app of a worker process: `tasquencer worker --app postgres:app` (cwd benchmarks/)."""
     app = tq.App(os.environ[URL_ENV], auto_migrate=False)
     register_jobs(app)
-    count_transactions(app.engine, _count)
     folder = os.environ.get(COUNTS_ENV)
     if folder:
         atexit.register(_write_counts, Path(folder) / f"{os.getpid()}.json")
@@ -316,24 +368,29 @@ class PgRun(TqRun):
         self.api = versions.api("v1")
 
 
-def measure_workload(db: Database, workload: str, n: int, warmup: int) -> dict[str, Any]:
-    with db.schema() as url:
+def measure_workload(
+    db: Database, workload: str, n: int, warmup: int, traced: int = 3
+) -> dict[str, Any]:
+    """n instances timed, then `traced` more on the wire (libpq's trace costs CPU): the round
+    trips, COMMITs and ROLLBACKs per call."""
+    with db.schema() as url, tempfile.TemporaryDirectory() as folder:
         run = PgRun(workload, url, auto_start=True)
-        counts: Counter[str] = Counter()
         try:
             if warmup:
                 run.check(run.drive(warmup, [], []), warmup, EXPECTED_ITEMS[workload] * warmup)
-            count_transactions(run.app.engine, lambda what: counts.update([what]))
             latencies: list[float] = []
             started = time.perf_counter()
             workflow_ids = run.drive(n, latencies, [])
             elapsed = time.perf_counter() - started
-            timed_counts = counts.copy()  # the checks' reads below are not counted
             run.check(workflow_ids, n, len(latencies))
+            wire = Wire(run.app.engine, Path(folder))
+            traced_items: list[float] = []
+            with wire.traced():
+                run.drive(traced, traced_items, [])
         finally:
             run.close()
-    counts = timed_counts
     calls = n + len(latencies)  # one initialize per instance, one completion per item
+    traced_calls = traced + len(traced_items)
     return _result(
         "tq postgresql",
         workload,
@@ -341,10 +398,10 @@ def measure_workload(db: Database, workload: str, n: int, warmup: int) -> dict[s
         elapsed,
         latencies,
         calls_per_s=round(calls / elapsed, 1),
-        # counted on the engine during the timed calls only
-        commits_per_call=round(counts["commits"] / calls, 2),
-        rollbacks_per_call=round(counts["rollbacks"] / calls, 2),
-        empty_ends_per_call=round(counts["empty_ends"] / calls, 2),
+        # on the wire, over the traced instances
+        round_trips_per_call=round(wire.round_trips() / traced_calls, 2),
+        commits_per_call=round(wire.completed("COMMIT") / traced_calls, 2),
+        rollbacks_per_call=round(wire.completed("ROLLBACK") / traced_calls, 2),
     )
 
 
@@ -421,6 +478,7 @@ def measure_throughput(
             for first in range(0, n, SCHEDULE_BATCH):
                 count = min(SCHEDULE_BATCH, n - first)
                 app.run_mutation(functions["schedule"], kind=kind, count=count)
+            before = server_transactions(db)
             processes = WorkerProcesses(url, workers, folder, poll, profile, concurrency)
             try:
                 wait_until(
@@ -439,6 +497,7 @@ def measure_throughput(
                 )
             finally:
                 counts = processes.stop()
+            after = server_transactions(db)
             with app.engine.connect() as connection:
                 row = connection.exec_driver_sql(
                     "SELECT count(*), sum(attempts),"
@@ -463,9 +522,9 @@ def measure_throughput(
         "claims_per_job": round(attempts / n, 3),
         "bodies_per_job": round(bodies / n, 3),
         "retries": max(0, bodies - n) if kind == "mutation" else None,
-        "worker_commits_per_job": round(counts.get("commits", 0) / n, 2),
-        "worker_rollbacks_per_job": round(counts.get("rollbacks", 0) / n, 2),
-        "worker_empty_ends_per_job": round(counts.get("empty_ends", 0) / n, 2),
+        # the server's count over the run: the workers' transactions and one-statement calls
+        "server_commits_per_job": round((after[0] - before[0]) / n, 2),
+        "server_rollbacks_per_job": round((after[1] - before[1]) / n, 2),
     }
 
 
@@ -587,7 +646,7 @@ def render(out: Console, results: list[dict[str, Any]]) -> None:
             throughput.append((r, floor))
     if workloads:
         table = Table(title="workflow workloads on PostgreSQL (one driver, serial instances)")
-        columns = ("workload", "inst/s", "calls/s", "p50 ms", "p99 ms", "commits/call")
+        columns = ("workload", "inst/s", "calls/s", "p50 ms", "p99 ms", "round trips/call")
         for col in (*columns, "bare commit p50 ms"):
             table.add_column(col, justify="left" if col == "workload" else "right")
         for r, f in workloads:
@@ -597,14 +656,14 @@ def render(out: Console, results: list[dict[str, Any]]) -> None:
                 f"{r['calls_per_s']:.1f}",
                 f"{r['p50_ms']:.2f}",
                 f"{r['p99_ms']:.2f}",
-                f"{r['commits_per_call']:.2f}",
+                f"{r['round_trips_per_call']:.2f}",
                 f"{f.get('p50_ms', 0):.2f}",
             )
         out.print(table)
     if throughput:
         table = Table(title="scheduled no-op jobs, real worker processes")
         columns = ("kind", "workers", "n", "jobs/s", "claims/job", "bodies/job", "retries")
-        extra = ("commits/job", "rollbacks/job", "bare commits/s, same concurrency")
+        extra = ("server commits/job", "rollbacks/job", "bare commits/s, same concurrency")
         for col in (*columns, *extra):
             table.add_column(col, justify="left" if col == "kind" else "right")
         for r, f in throughput:
@@ -616,8 +675,8 @@ def render(out: Console, results: list[dict[str, Any]]) -> None:
                 f"{r['claims_per_job']:.2f}",
                 f"{r['bodies_per_job']:.2f}",
                 "" if r["retries"] is None else str(r["retries"]),
-                f"{r['worker_commits_per_job']:.2f}",
-                f"{r['worker_rollbacks_per_job']:.2f}",
+                f"{r['server_commits_per_job']:.2f}",
+                f"{r['server_rollbacks_per_job']:.2f}",
                 f"{f.get('commits_per_s', 0):.0f}",
             )
         out.print(table)

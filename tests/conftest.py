@@ -3,6 +3,11 @@
 `--backend sqlite|postgresql|all` (default all) picks the databases. PostgreSQL tests get a
 fresh schema in a database made for this session; when no server can be had they are skipped,
 loudly (see the end of the run). `--run-slow` runs the full-size stress tests.
+
+Property and fuzz tests (hypothesis, schemathesis) draw the same examples on every run, so a run
+of the suite (CI's included) checks what the last one checked, and a failure can be repeated.
+`--hypothesis-profile=explore` draws new ones at random, with `--hypothesis-seed=N` to repeat a
+run: how new inputs are searched for (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tasquencer import testing
 from tests import postgres_server
@@ -21,6 +27,10 @@ from tests import postgres_server
 os.environ.setdefault(
     "SUPPORT_DESK_DATABASE", str(Path(tempfile.mkdtemp(prefix="support-desk-")) / "desk.db")
 )
+
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile("repeatable")  # `--hypothesis-profile=explore` replaces it
 
 BACKENDS = ("sqlite", "postgresql")
 _server: postgres_server.Server | None = None

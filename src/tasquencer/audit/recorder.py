@@ -344,7 +344,7 @@ class AuditRecorder:
                 base = int(taken[0]) - len(rows)
             else:  # a tree begun while audit was off: its trace starts now
                 self._insert_trace(db, root, self._root_info(db, root), len(rows))
-        db.run(st.INSERT_NUMBERED_SPANS, {**params, "seq": base, "spans": d.json_in(rows)})
+        db.write(st.INSERT_NUMBERED_SPANS, {**params, "seq": base, "spans": d.json_in(rows)})
         return base
 
     def _root_info(self, db: Db, root: str) -> list[Any]:
@@ -357,7 +357,7 @@ class AuditRecorder:
 
     def _insert_trace(self, db: Db, root: str, info: list[Any], next_seq: int) -> None:
         d = db.dialect
-        db.run(
+        db.write(
             st.INSERT_TRACE,
             {
                 "key": st.trace_key(root),
@@ -404,7 +404,7 @@ class AuditRecorder:
         )
         replay.apply(state, replay.unpacked(root, stored, d.json_out))
         replay.apply(state, replay.unpacked(root, [(base, rows)], _same))
-        db.run(
+        db.write(
             st.INSERT_CHECKPOINT,
             {"trace_id": root, "seq": base + len(rows) - 1, "at": at, "state": d.json_in(state)},
         )

@@ -59,7 +59,7 @@ from tasquencer.runtime.treelocks import TreeBusyError, TreeHint
 from tasquencer.runtime.writers import WriterTurns
 from tasquencer.store import database, locks
 from tasquencer.store import jobs as jobs_st
-from tasquencer.store.sql import PENDING_BEGIN
+from tasquencer.store.sql import AHEAD, Ahead
 
 T = TypeVar("T")
 log = logging.getLogger("tasquencer.runner")
@@ -70,9 +70,7 @@ MAX_ATTEMPTS = 12
 # small tables of a young database. Index scans lock only the pages and rows they read. (A
 # sequential scan still planned, where there is no index, is then priced so high that JIT
 # compilation would kick in: tens of milliseconds for a one-row statement.)
-SERIALIZABLE_BEGIN = (
-    "BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL enable_seqscan = off; SET LOCAL jit = off"
-)
+SERIALIZABLE_SETTINGS = ("SET LOCAL enable_seqscan = off", "SET LOCAL jit = off")
 
 
 _local = threading.local()
@@ -311,12 +309,7 @@ class Runner:
                     if locking:
                         self._queue(connection, sorted(set(queue_on)), queued)
                     level = isolation or ("REPEATABLE READ" if read_only else "SERIALIZABLE")
-                    if level == "SERIALIZABLE":
-                        self._begin_serializable(connection)
-                    else:
-                        connection.execution_options(
-                            isolation_level=level, postgresql_readonly=read_only
-                        )
+                    self._begin_later(connection, level, read_only=read_only)
                     with connection.begin() as outer:
                         tx = Transaction(core, connection, read_only=read_only, locks_trees=locking)
                         try:
@@ -326,11 +319,11 @@ class Runner:
                             yield tx
                             if not outer.is_active:
                                 raise TransactionAbortedError()
-                            if read_only:
-                                outer.rollback()
-                            else:
-                                tx.flush()
-                                tx.committing = True  # leaving the block commits
+                            if not read_only:
+                                tx.flush_and_commit()
+                            # Leaving the block commits what is still open: a read, which
+                            # commits rather than rolls back since psycopg drops its prepared
+                            # statements after a ROLLBACK.
                         finally:
                             tx.close()
                     if not read_only:
@@ -338,7 +331,7 @@ class Runner:
                     if tx.uow.canceled_jobs:
                         self._apply_cancels(connection, tx.uow.canceled_jobs)
                 finally:
-                    connection.info.pop(PENDING_BEGIN, None)  # a transaction that ran nothing
+                    connection.info.pop(AHEAD, None)  # a transaction that ran nothing
                     if queued:
                         self._unqueue(connection, queued)
         except Exception as error:
@@ -365,15 +358,17 @@ class Runner:
         open_here.add(self._database)
         return open_here  # the caller discards the database from it when the call is over
 
-    def _begin_serializable(self, connection: sa.Connection) -> None:
-        """Have the transaction begun by `SERIALIZABLE_BEGIN`, just before its first statement.
+    def _begin_later(self, connection: sa.Connection, level: str, *, read_only: bool) -> None:
+        """Have the transaction begun with its first statement, in the same round trip.
 
-        The driver is left in autocommit mode, so it sends no BEGIN of its own; this one, two
-        statements in one simple query, costs the same single round trip. COMMIT and ROLLBACK
-        still go out, the server being in a transaction.
+        The driver is left in autocommit mode, so it sends no BEGIN of its own (it would be a
+        round trip of its own); COMMIT and ROLLBACK still go out, the server being in a
+        transaction.
         """
         connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.info[PENDING_BEGIN] = SERIALIZABLE_BEGIN
+        begin = f"BEGIN ISOLATION LEVEL {level}{' READ ONLY' if read_only else ''}"
+        settings = SERIALIZABLE_SETTINGS if level == "SERIALIZABLE" else ()
+        connection.info[AHEAD] = [Ahead(begin), *map(Ahead, settings)]
 
     def _apply_cancels(self, connection: sa.Connection, job_ids: list[str]) -> None:
         """Cancel the still pending jobs whose cancellation the committed call recorded.

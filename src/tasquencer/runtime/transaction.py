@@ -188,6 +188,18 @@ class Transaction:
         if self._session is not None:
             self._session.flush()
 
+    def flush_and_commit(self) -> None:
+        """Write everything pending and COMMIT, in one pipeline (the runner's PostgreSQL
+        transactions): a round trip only where a statement's answer is needed. The user's
+        objects go first, through SQLAlchemy, which reads their row counts as it goes."""
+        if self._session is not None:
+            self._session.flush()
+        with self.db.pipelined():
+            self.uow.flush()
+            self._recorder.flush(self.db)
+            self.committing = True
+            self.db.commit()
+
     def close(self) -> None:
         self.closed = True
         if self._session is not None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from tasquencer.store import locks
-from tasquencer.store.sql import Db
+from tasquencer.store.sql import Db, Row
 
 # What an API call is known to work on: ("work_item" | "workflow", id).
 TreeHint = tuple[Literal["work_item", "workflow"], str]
@@ -41,16 +41,20 @@ class TreeLocks:
         self.held.add(root)
 
     def lock_trees_of(self, hints: Iterable[TreeHint]) -> None:
+        """Lock the trees of the call's targets, checked before the call sees any row: the
+        lookups go out with its first statement."""
         for kind, element_id in hints:
             statement = (
                 locks.TRY_LOCK_TREE_OF_WORK_ITEM
                 if kind == "work_item"
                 else locks.TRY_LOCK_TREE_OF_WORKFLOW
             )
-            found = self.db.one(statement, {"id": element_id})
-            if found is None:
-                continue  # an unknown id: the call itself reports it
-            root, locked = found
-            if not locked and root not in self.held:
-                raise TreeBusyError({root})
-            self.held.add(root)
+            self.db.ahead(statement, {"id": element_id}, self._locked)
+
+    def _locked(self, found: Row | None) -> None:
+        if found is None:
+            return  # an unknown id: the call itself reports it
+        root, locked = found
+        if not locked and root not in self.held:
+            raise TreeBusyError({root})
+        self.held.add(root)

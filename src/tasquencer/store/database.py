@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from tasquencer.errors import ConfigurationError, describe
-from tasquencer.store.sql import PENDING_BEGIN
+from tasquencer.store.sql import AHEAD, send_ahead
 
 SCHEMA_HEAD = "0006"
 VERSION_TABLE = "tasquencer_alembic_version"
@@ -49,9 +49,8 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", **options: Any)
     def begin(connection: sa.Connection, cursor: Any, *_: Any) -> None:
         # A call's transaction whose first statement comes through SQLAlchemy (ctx.db, API
         # reads); the engine's own statements go through store.sql.Db, which does the same.
-        statement = connection.info.pop(PENDING_BEGIN, None)
-        if statement is not None:
-            cursor.execute(statement)
+        if AHEAD in connection.info:
+            send_ahead(connection.info, cursor)
 
     return engine
 

@@ -9,11 +9,11 @@ the whole budget of a workflow step, so the hot path skips it; values are conver
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,9 +22,26 @@ from sqlalchemy.engine import Dialect as SADialect
 Params = Mapping[str, Any]
 Row = tuple[Any, ...]
 
-# `connection.info` key of the statement that begins the call's transaction, left by the
-# runner to go out just before the transaction's first statement (see runtime.runner).
-PENDING_BEGIN = "tasquencer_pending_begin"
+# `connection.info` key of the statements to go out ahead of the transaction's next one, in its
+# round trip (PostgreSQL): the BEGIN the runner left (see runtime.runner), then lookups whose
+# answers can wait (`Db.ahead`). A list of `Ahead`.
+AHEAD = "tasquencer_ahead"
+
+
+class Ahead(NamedTuple):
+    """A statement sent ahead of the next one; `check` gets its first row once both ran."""
+
+    sql: str
+    params: Params | None = None
+    check: Callable[[Row | None], None] | None = None
+
+
+def send_ahead(info: dict[Any, Any], cursor: Any) -> None:
+    """Run the statements left ahead on `cursor`, one by one (a statement not sent by `Db`)."""
+    for sql, params, check in info.pop(AHEAD, ()):
+        cursor.execute(sql, params)
+        if check is not None:
+            check(cursor.fetchone())
 
 
 class Dialect:
@@ -178,13 +195,19 @@ class Statement:
 class Db:
     """The engine's handle on the current transaction's connection."""
 
-    __slots__ = ("_cursor", "_info", "connection", "dialect")
+    __slots__ = ("_cursor", "_info", "_pipeline", "connection", "dialect")
 
     def __init__(self, connection: sa.Connection, dialect: Dialect) -> None:
         self.connection = connection
         self.dialect = dialect
         self._cursor: Any = None
         self._info = connection.info
+        self._pipeline: Any = None  # psycopg's, while `pipelined()` runs
+
+    @property
+    def _driver(self) -> Any:
+        """psycopg's connection under the call's."""
+        return self.connection.connection.driver_connection
 
     @property
     def cursor(self) -> Any:
@@ -201,17 +224,39 @@ class Db:
         return cursor.fetchone()  # type: ignore[no-any-return]
 
     def run(self, statement: Statement, params: Params) -> int:
-        return self._execute(statement, params).rowcount  # type: ignore[no-any-return]
+        cursor = self._execute(statement, params)
+        if self._pipeline is not None:
+            self._pipeline.sync()  # its row count comes with its result
+        return cursor.rowcount  # type: ignore[no-any-return]
+
+    def write(self, statement: Statement, params: Params) -> None:
+        """A statement whose result nobody reads (in `pipelined()`, no round trip of its own)."""
+        self.run_many(statement, (params,))
 
     def run_many(self, statement: Statement, params: Sequence[Params] | Iterable[Params]) -> None:
         sql, defaults = statement.compiled(self.dialect)
         rows = [{**defaults, **row} for row in params] if defaults else list(params)
-        if PENDING_BEGIN in self._info and rows:
-            self._begin()
-        if len(rows) == 1:  # one round trip, where a batch costs a pipeline on PostgreSQL
-            self.cursor.execute(sql, rows[0])
-        elif rows:
-            self.cursor.executemany(sql, rows)
+        if not rows:
+            return
+        with self._sending_ahead() if AHEAD in self._info else nullcontext():
+            if len(rows) == 1:  # one round trip, where a batch costs a pipeline on PostgreSQL
+                self.cursor.execute(sql, rows[0])
+            else:
+                self.cursor.executemany(sql, rows)
+
+    def ahead(
+        self, statement: Statement, params: Params, check: Callable[[Row | None], None]
+    ) -> None:
+        """Run a lookup whose answer can wait: on PostgreSQL it goes out with the next
+        statement, in its round trip, and `check` gets its row before that statement's rows
+        are seen (it may raise). On SQLite it runs now."""
+        sql, defaults = statement.compiled(self.dialect)
+        if defaults:
+            params = {**defaults, **params}
+        if self.dialect.name == "postgresql":
+            self._info.setdefault(AHEAD, []).append(Ahead(sql, params, check))
+        else:
+            check(self.cursor.execute(sql, params).fetchone())
 
     def writes(self) -> AbstractContextManager[Any]:
         """A block of statements whose results nobody reads before it ends.
@@ -219,22 +264,63 @@ class Db:
         On PostgreSQL they go out in one round trip (psycopg's pipeline mode) and any error is
         raised when the block ends; SQLite runs in-process, so there is nothing to save.
         """
-        if self.dialect.name != "postgresql":
+        if self.dialect.name != "postgresql" or self._pipeline is not None:
             return nullcontext()
-        if PENDING_BEGIN in self._info:
-            self._begin()  # not in the pipeline: it is two statements in one
-        return _pipeline(self.connection.connection.driver_connection)
+        if AHEAD in self._info:
+            return self._sending_ahead()
+        return _pipeline(self._driver)
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """The block's statements in one pipeline (PostgreSQL): each goes out as it comes, and
+        a round trip is waited for only where a result is read. Errors surface there or when
+        the block ends. What was sent ahead is checked before the block runs."""
+        if self.dialect.name != "postgresql":
+            yield
+            return
+        ahead = AHEAD in self._info
+        opened = self._sending_ahead(check_first=True) if ahead else _pipeline(self._driver)
+        with opened as pipeline:
+            self._pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._pipeline = None
+
+    def commit(self) -> None:
+        """COMMIT the transaction; in `pipelined()`, it goes out with the block's statements.
+
+        For a transaction the runner began on the driver (left in autocommit mode)."""
+        self._driver.execute("COMMIT")
 
     def _execute(self, statement: Statement, params: Params) -> Any:
         sql, defaults = statement.compiled(self.dialect)
         cursor = self.cursor
-        if PENDING_BEGIN in self._info:
-            self._begin()
+        if AHEAD in self._info:
+            with self._sending_ahead():
+                cursor.execute(sql, {**defaults, **params} if defaults else params)
+            return cursor  # its results were read when the pipeline ended
         cursor.execute(sql, {**defaults, **params} if defaults else params)
         return cursor
 
-    def _begin(self) -> None:
-        self.cursor.execute(self._info.pop(PENDING_BEGIN))
+    @contextmanager
+    def _sending_ahead(self, *, check_first: bool = False) -> Iterator[Any]:
+        """A pipeline that sends the statements left ahead before the block's: one round trip
+        for all (PostgreSQL). Their checks run when the pipeline ends (or, `check_first`,
+        after a round trip for them alone, before the block runs)."""
+        driver_connection = self._driver
+        checks: list[tuple[Any, Callable[[Row | None], None]]] = []
+        with _pipeline(driver_connection) as pipeline:
+            for sql, params, check in self._info.pop(AHEAD):
+                cursor = driver_connection.execute(sql, params)
+                if check is not None:
+                    checks.append((cursor, check))
+            if check_first and checks:
+                pipeline.sync()
+                _run_checks(checks)
+                checks = []
+            yield pipeline
+        _run_checks(checks)
 
     def close(self) -> None:
         if self._cursor is not None:
@@ -242,8 +328,13 @@ class Db:
             self._cursor = None
 
 
+def _run_checks(checks: list[tuple[Any, Callable[[Row | None], None]]]) -> None:
+    for cursor, check in checks:
+        check(cursor.fetchone())
+
+
 @contextmanager
-def _pipeline(driver_connection: Any) -> Iterator[None]:
+def _pipeline(driver_connection: Any) -> Iterator[Any]:
     """psycopg's pipeline mode, where a failed statement raises its own error, once.
 
     The statements queued after a failed one are aborted. When the failure surfaces inside the
@@ -253,7 +344,7 @@ def _pipeline(driver_connection: Any) -> Iterator[None]:
     """
     with driver_connection.pipeline() as pipeline:
         try:
-            yield
+            yield pipeline
         except BaseException:
             with suppress(Exception):  # the aborted statements' PipelineAborted
                 pipeline.sync()

@@ -1,0 +1,151 @@
+"""Round trips of a call on PostgreSQL, counted on the wire (libpq's trace of the connection).
+
+A loopback round trip costs about as much as the engine's CPU step, so the runner sends the
+BEGIN and the tree's lock with the call's first read, the last writes with the COMMIT, and ends
+reads in COMMIT, which keeps psycopg's prepared statements (a ROLLBACK makes it send
+`DEALLOCATE ALL`). See docs/decisions.md, "A call is four round trips".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import tasquencer as tq
+from tasquencer import Builder
+from tests.helpers import auto_task
+
+pytestmark = pytest.mark.postgres_only
+
+
+class Wire:
+    """What the connections a block checks out send and receive, from libpq's trace."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[tuple[str, str, str]] = []  # (direction, message, rest)
+
+    def round_trips(self) -> int:
+        """Times the client sent something, then waited for the server's answer."""
+        count, previous = 0, None
+        for direction, _, _ in self.messages:
+            if direction == "B" and previous == "F":
+                count += 1
+            previous = direction
+        return count
+
+    def sent(self, message: str) -> list[str]:
+        return [rest for d, m, rest in self.messages if d == "F" and m == message]
+
+
+@contextmanager
+def wire(app: tq.App, path: Path) -> Iterator[Wire]:
+    traced: list[Any] = []
+    seen = Wire(path)
+    with path.open("w") as out:
+
+        def on_checkout(dbapi_connection: Any, *_: Any) -> None:
+            dbapi_connection.pgconn.trace(out.fileno())
+            traced.append(dbapi_connection)
+
+        sa.event.listen(app.engine, "checkout", on_checkout)
+        try:
+            yield seen
+        finally:
+            sa.event.remove(app.engine, "checkout", on_checkout)
+            for connection in traced:
+                connection.pgconn.untrace()
+    for line in path.read_text().splitlines():
+        fields = line.split("\t")  # time, direction, length, message, contents
+        if len(fields) < 4:
+            continue  # the rest of a message that spans lines
+        _, direction, _, message, *contents = fields
+        seen.messages.append((direction, message.strip(), " ".join(contents).strip()))
+
+
+def sequence(app: tq.App, ids: list[str]) -> tq.WorkflowApi:
+    """Three tasks in a row, each work item started as it is created (ids noted)."""
+
+    def started(ctx: Any) -> None:
+        ids.append(ctx.work_item.id)
+        ctx.work_item.start()
+
+    item = Builder.work_item("item").with_activities(on_initialized=started)
+    wf = Builder.workflow("trips").start_condition("start").end_condition("end")
+    for name in ("a", "b", "c"):
+        wf = wf.task(name, auto_task(item))
+    wf = (
+        wf.connect_condition("start", lambda to: to.task("a"))
+        .connect_task("a", lambda to: to.task("b"))
+        .connect_task("b", lambda to: to.task("c"))
+        .connect_task("c", lambda to: to.condition("end"))
+    )
+    return app.register(tq.versions("trips").version("v1", wf)).api("v1")
+
+
+def traced(app: tq.App, tmp_path: Path, call: Callable[[], object]) -> Wire:
+    with wire(app, tmp_path / f"trace-{len(list(tmp_path.iterdir()))}") as seen:
+        call()
+    return seen
+
+
+def test_a_completion_is_four_round_trips_and_a_read_two(app, tmp_path):
+    ids: list[str] = []
+    api = sequence(app, ids)
+    for _ in range(6):  # past psycopg's prepare threshold, so statements are prepared
+        workflow_id = api.internal_initialize_root_workflow()
+        api.internal_complete_work_item(ids[-1])
+        api.list_work_items(workflow_id)
+    workflow_id = api.internal_initialize_root_workflow()
+
+    completion = traced(app, tmp_path, lambda: api.internal_complete_work_item(ids[-1]))
+    # BEGIN + settings + the tree's lock + the work item; the instance's tasks and conditions;
+    # the writes + the audit trail's numbers; its spans + COMMIT.
+    assert completion.round_trips() == 4
+    assert completion.sent("Query") == []  # no simple query: no BEGIN or COMMIT of its own
+    assert completion.sent("Parse") == []  # every statement prepared, none parsed again
+
+    read = traced(app, tmp_path, lambda: api.list_work_items(workflow_id))
+    assert read.round_trips() == 2  # BEGIN + the SELECT; COMMIT
+    assert read.sent("Query") == ['"COMMIT"']
+    again = traced(app, tmp_path, lambda: api.internal_complete_work_item(ids[-1]))
+    assert again.sent("Parse") == []  # the read kept the prepared statements
+    assert again.round_trips() == 4
+    assert api.get_workflow_state(workflow_id) == "started"  # the third task's item is open
+
+
+def test_a_call_whose_tree_is_busy_sees_no_row_before_its_lock_is_refused(app, postgres_url):
+    """The tree's lock goes out with the call's first read: a refused lock is raised before
+    the call uses what that read returned, and the call waits its turn, then runs."""
+    ids: list[str] = []
+    api = sequence(app, ids)
+    workflow_id = api.internal_initialize_root_workflow()
+    other = sa.create_engine(postgres_url)
+    try:
+        with other.connect() as holder:
+            holder.exec_driver_sql(
+                "SELECT pg_advisory_lock(hashtextextended(%(root)s, 0))", {"root": workflow_id}
+            )
+            done: list[object] = []
+            thread = threading.Thread(
+                target=lambda: done.append(api.internal_complete_work_item(ids[-1]))
+            )
+            thread.start()
+            thread.join(0.5)
+            assert done == [] and thread.is_alive()  # refused, then queued behind the holder
+            assert api.get_work_item(ids[0]).state == "started"
+            holder.exec_driver_sql(
+                "SELECT pg_advisory_unlock(hashtextextended(%(root)s, 0))", {"root": workflow_id}
+            )
+            thread.join(10)
+        assert len(done) == 1
+        assert api.get_work_item(ids[0]).state == "completed"
+        assert app.runtime.runner.retries()["busy"] >= 1
+    finally:
+        other.dispose()
