@@ -4,7 +4,7 @@ withdrawn when their work item is canceled, its task torn down or its workflow c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -204,6 +204,9 @@ def test_queues_span_workflows_and_filter_by_workflow_task_priority_and_due_date
     assert ids(auth_app.queues.available_for(ANN, min_priority=2)) == [b]
     assert ids(auth_app.queues.available_for(ANN, due_before=now + timedelta(hours=2))) == [b]
     assert auth_app.queues.available_for(ANN, due_before=now) == []
+    # `a` has no due date (stored as the last day of 9999): not due before any time at all
+    end_of_time = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    assert ids(auth_app.queues.available_for(ANN, due_before=end_of_time)) == [b]
 
 
 def test_queues_order_by_priority_then_due_date_then_id_and_page_by_keyset(auth_app):

@@ -94,7 +94,8 @@ class Filters:
             arguments.integer(min_priority, "min_priority", minimum=-(2**31), maximum=2**31)
         self.min_priority = min_priority
         if due_before is not None:
-            arguments.moment(due_before, "due_before")
+            # No due date is stored as NO_DUE_DATE: a later bound must not list those.
+            due_before = min(arguments.moment(due_before, "due_before"), NO_DUE_DATE)
         self.due_before = due_before
         self.limit = arguments.integer(limit, "limit", minimum=1, maximum=MAX_PAGE)
         self.after = arguments.optional_text(after, "after", maximum=64)

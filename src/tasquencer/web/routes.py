@@ -11,7 +11,7 @@ import inspect
 import threading
 import zlib
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -41,8 +41,20 @@ def _iso_8601(value: object) -> object:
     return value
 
 
+def _in_utc(value: datetime) -> datetime:
+    """The time in UTC. A valid date-time that UTC cannot hold (year 1 east of UTC, year 9999
+    west of it) is before (after) every time the engine stores: it becomes the first (last)
+    time there is, which answers the same."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
 # A time in a query string: ISO 8601 text with its offset, as the schema says (date-time).
-Time = Annotated[pydantic.AwareDatetime, pydantic.BeforeValidator(_iso_8601)]
+Time = Annotated[
+    pydantic.AwareDatetime, pydantic.BeforeValidator(_iso_8601), pydantic.AfterValidator(_in_utc)
+]
 
 
 @dataclass(frozen=True, slots=True)
