@@ -49,9 +49,9 @@ def test_a_call_commits_once_on_the_wire_and_a_read_commits_too(bench, database_
             assert api.get_workflow_state(workflow_id) == "completed"
         assert (wire.completed("COMMIT"), wire.completed("ROLLBACK")) == (4, 0)
         # initialize 1 (BEGIN, its writes and COMMIT in one pipeline); each read 2 (BEGIN +
-        # SELECT, COMMIT); this completion 5, one more than most: it ends the workflow, whose
+        # SELECT, COMMIT); this completion 4, one more than most: it ends the workflow, whose
         # audit trace's row is updated and its row count read
-        assert wire.round_trips() == 1 + 2 + 5 + 2
+        assert wire.round_trips() == 1 + 2 + 4 + 2
         assert not list(tmp_path.iterdir())  # the trace file is removed
 
         with wire.traced():

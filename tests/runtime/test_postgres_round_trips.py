@@ -1,9 +1,10 @@
 """Round trips of a call on PostgreSQL, counted on the wire (libpq's trace of the connection).
 
 A loopback round trip costs about as much as the engine's CPU step, so the runner sends the
-BEGIN and the tree's lock with the call's first read, the last writes with the COMMIT, and ends
-reads in COMMIT, which keeps psycopg's prepared statements (a ROLLBACK makes it send
-`DEALLOCATE ALL`). See docs/decisions.md, "A call is four round trips".
+BEGIN and the tree's lock with the call's first read (a work item, read with its instance's
+rows), the last writes with the COMMIT, and ends reads in COMMIT, which keeps psycopg's
+prepared statements (a ROLLBACK makes it send `DEALLOCATE ALL`). See docs/decisions.md, "A
+completion is three round trips".
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def traced(app: tq.App, tmp_path: Path, call: Callable[[], object]) -> Wire:
     return seen
 
 
-def test_a_completion_is_four_round_trips_and_a_read_two(app, tmp_path):
+def test_a_completion_is_three_round_trips_and_a_read_two(app, tmp_path):
     ids: list[str] = []
     api = sequence(app, ids)
     for _ in range(6):  # past psycopg's prepare threshold, so statements are prepared
@@ -105,9 +106,9 @@ def test_a_completion_is_four_round_trips_and_a_read_two(app, tmp_path):
     workflow_id = api.internal_initialize_root_workflow()
 
     completion = traced(app, tmp_path, lambda: api.internal_complete_work_item(ids[-1]))
-    # BEGIN + settings + the tree's lock + the work item; the instance's tasks and conditions;
-    # the writes + the audit trail's numbers; its spans + COMMIT.
-    assert completion.round_trips() == 4
+    # BEGIN + settings + the tree's lock + the work item + its instance's tasks and conditions;
+    # the writes + the audit trail's numbers; the spans + COMMIT.
+    assert completion.round_trips() == 3
     assert completion.sent("Query") == []  # no simple query: no BEGIN or COMMIT of its own
     assert completion.sent("Parse") == []  # every statement prepared, none parsed again
 
@@ -116,7 +117,7 @@ def test_a_completion_is_four_round_trips_and_a_read_two(app, tmp_path):
     assert read.sent("Query") == ['"COMMIT"']
     again = traced(app, tmp_path, lambda: api.internal_complete_work_item(ids[-1]))
     assert again.sent("Parse") == []  # the read kept the prepared statements
-    assert again.round_trips() == 4
+    assert again.round_trips() == 3
     assert api.get_workflow_state(workflow_id) == "started"  # the third task's item is open
 
 

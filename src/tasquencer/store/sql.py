@@ -219,6 +219,19 @@ class Db:
         cursor = self._execute(statement, params)
         return cursor.fetchall()  # type: ignore[no-any-return]
 
+    def all_together(
+        self, statement: Statement, params: Params, also: Statement, also_params: Params
+    ) -> tuple[list[Row], list[Row]]:
+        """The rows of two statements read in one round trip (PostgreSQL, in a pipeline)."""
+        first_sql, first_defaults = statement.compiled(self.dialect)
+        second_sql, second_defaults = also.compiled(self.dialect)
+        cursor = self.cursor
+        opened = self._sending_ahead() if AHEAD in self._info else _pipeline(self._driver)
+        with opened:
+            cursor.execute(first_sql, {**first_defaults, **params})
+            other = self._driver.execute(second_sql, {**second_defaults, **also_params})
+        return cursor.fetchall(), other.fetchall()
+
     def one(self, statement: Statement, params: Params) -> Row | None:
         cursor = self._execute(statement, params)
         return cursor.fetchone()  # type: ignore[no-any-return]

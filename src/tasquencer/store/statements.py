@@ -84,9 +84,11 @@ SELECT_WORK_ITEM = Statement(
     )
     .where(work_items.c.id == p("id"))
 )
-# Tasks and conditions of one instance in one round trip: kind 0 = task, 1 = condition.
-SELECT_INSTANCE = Statement(
-    sa.union_all(
+
+
+def _instance_rows(workflow_id: sa.ColumnElement[Any]) -> sa.CompoundSelect:
+    """Tasks and conditions of one instance in one statement: kind 0 = task, 1 = condition."""
+    return sa.union_all(
         sa.select(
             sa.literal_column("0").label("kind"),
             tasks.c.name,
@@ -95,7 +97,7 @@ SELECT_INSTANCE = Statement(
             tasks.c.execution_mode,
             tasks.c.jobs_generation,
             tasks.c.job_ids,
-        ).where(tasks.c.workflow_id == p("workflow_id")),
+        ).where(tasks.c.workflow_id == workflow_id),
         sa.select(
             sa.literal_column("1"),
             conditions.c.name,
@@ -104,7 +106,15 @@ SELECT_INSTANCE = Statement(
             sa.null(),
             sa.null(),
             sa.null(),
-        ).where(conditions.c.workflow_id == p("workflow_id")),
+        ).where(conditions.c.workflow_id == workflow_id),
+    )
+
+
+SELECT_INSTANCE = Statement(_instance_rows(p("workflow_id")))
+# The same rows for the instance a work item belongs to (read with the work item: PostgreSQL).
+SELECT_INSTANCE_OF_WORK_ITEM = Statement(
+    _instance_rows(
+        sa.select(work_items.c.workflow_id).where(work_items.c.id == p("id")).scalar_subquery()
     )
 )
 SELECT_GENERATION_WORK_ITEMS = Statement(

@@ -51,6 +51,10 @@ class UnitOfWork:
         # Per migrated root: (from workflow id, its name, its version), read once.
         self._migrated_from: dict[str, tuple[str, str, str] | None] = {}
         self._cancels: list[dict[str, Any]] = []
+        # PostgreSQL: a work item's instance rows are read with it (a round trip saved) and
+        # kept here, by workflow id, until the instance is first needed.
+        self._prefetch = db.dialect.name == "postgresql"
+        self._prefetched: dict[str, list[tuple[Any, ...]]] = {}
         # Ids of the tied jobs this call canceled (on PostgreSQL applied once it commits).
         self.canceled_jobs: list[str] = []
         # Rows changed since the last flush (by identity).
@@ -142,10 +146,19 @@ class UnitOfWork:
     def work_item(self, work_item_id: str) -> WorkItemRow | None:
         row = self._work_items.get(work_item_id)
         if row is None:
-            found = self.db.all(st.SELECT_WORK_ITEM, {"id": work_item_id})
+            params = {"id": work_item_id}
+            instance = None
+            if self._prefetch:
+                found, instance = self.db.all_together(
+                    st.SELECT_WORK_ITEM, params, st.SELECT_INSTANCE_OF_WORK_ITEM, params
+                )
+            else:
+                found = self.db.all(st.SELECT_WORK_ITEM, params)
             if not found:
                 return None
             row = self._work_item_from(found[0])
+            if instance is not None and row.workflow_id not in self._tasks:
+                self._prefetched[row.workflow_id] = instance
             self._workflow_from(found[0][_WORKFLOW_AT:_STATS_AT])
             key = (row.workflow_id, row.task_name, row.task_generation)
             if key not in self._stats:
@@ -312,6 +325,7 @@ class UnitOfWork:
     def restore(self, checkpoint: Checkpoint) -> Dropped:
         """Bring every row known at the checkpoint back to its value then, and forget the rows
         read or created since (created ones no longer exist; read ones are read again)."""
+        self._prefetched.clear()
         new_workflows = set(self._workflows) - set(checkpoint.workflows)
         new_items = set(self._work_items) - set(checkpoint.work_items)
         new_tasks = set(self._tasks) - set(checkpoint.tasks)
@@ -449,9 +463,10 @@ class UnitOfWork:
         tasks: dict[str, TaskRow] = {}
         marking: dict[str, int] = {}
         job_ids_out = self.dialect.job_ids_out
-        for kind, name, state, number, mode, jobs_generation, job_ids in self.db.all(
-            st.SELECT_INSTANCE, {"workflow_id": workflow_id}
-        ):
+        rows = self._prefetched.pop(workflow_id, None)
+        if rows is None:
+            rows = self.db.all(st.SELECT_INSTANCE, {"workflow_id": workflow_id})
+        for kind, name, state, number, mode, jobs_generation, job_ids in rows:
             if kind == 0:
                 ids = () if job_ids is None else job_ids_out(job_ids)  # most tie no jobs
                 tasks[name] = TaskRow(
