@@ -251,11 +251,17 @@ class Db:
         rows = [{**defaults, **row} for row in params] if defaults else list(params)
         if not rows:
             return
-        with self._sending_ahead() if AHEAD in self._info else nullcontext():
-            if len(rows) == 1:  # one round trip, where a batch costs a pipeline on PostgreSQL
-                self.cursor.execute(sql, rows[0])
-            else:
-                self.cursor.executemany(sql, rows)
+        if AHEAD in self._info:
+            with self._sending_ahead():
+                self._execute_rows(sql, rows)
+        else:
+            self._execute_rows(sql, rows)
+
+    def _execute_rows(self, sql: str, rows: Sequence[Params]) -> None:
+        if len(rows) == 1:  # one round trip, where a batch costs a pipeline on PostgreSQL
+            self.cursor.execute(sql, rows[0])
+        else:
+            self.cursor.executemany(sql, rows)
 
     def ahead(
         self, statement: Statement, params: Params, check: Callable[[Row | None], None]

@@ -86,7 +86,7 @@ SELECT_WORK_ITEM = Statement(
 )
 
 
-def _instance_rows(workflow_id: sa.ColumnElement[Any]) -> sa.CompoundSelect:
+def _instance_rows(workflow_id: sa.ColumnElement[Any]) -> sa.CompoundSelect[Any]:
     """Tasks and conditions of one instance in one statement: kind 0 = task, 1 = condition."""
     return sa.union_all(
         sa.select(
