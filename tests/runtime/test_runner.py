@@ -51,7 +51,8 @@ def test_a_looping_error_chain_is_walked_once():
     assert not is_disconnect(first)
 
 
-def test_a_call_that_keeps_losing_conflicts_says_it_may_be_retried(app, monkeypatch):
+@pytest.mark.parametrize("read_only", [False, True], ids=["write", "read"])
+def test_a_call_that_keeps_losing_conflicts_says_it_may_be_retried(app, monkeypatch, read_only):
     monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)
     conflicts: list[DriverError] = []
 
@@ -60,7 +61,7 @@ def test_a_call_that_keeps_losing_conflicts_says_it_may_be_retried(app, monkeypa
         raise conflicts[-1]
 
     with pytest.raises(tq.ConflictRetriesExhaustedError) as raised:
-        app.runtime.runner.run(always_loses)
+        app.runtime.runner.run(always_loses, read_only=read_only)
     assert isinstance(raised.value, tq.TasquencerError)
     assert len(conflicts) == runner.MAX_ATTEMPTS == raised.value.attempts
     assert raised.value.__cause__ is conflicts[-1]
@@ -71,7 +72,8 @@ def test_a_call_that_keeps_losing_conflicts_says_it_may_be_retried(app, monkeypa
     assert not is_conflict(raised.value)
 
 
-def test_a_call_that_loses_a_conflict_once_succeeds_and_is_counted(app, monkeypatch):
+@pytest.mark.parametrize("read_only", [False, True], ids=["write", "read"])
+def test_a_call_that_loses_a_conflict_once_succeeds_and_is_counted(app, monkeypatch, read_only):
     monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)
     attempts: list[int] = []
 
@@ -81,15 +83,16 @@ def test_a_call_that_loses_a_conflict_once_succeeds_and_is_counted(app, monkeypa
             raise DriverError("40P01")  # deadlock detected
         return "done"
 
-    assert app.runtime.runner.run(loses_once) == "done"
+    assert app.runtime.runner.run(loses_once, read_only=read_only) == "done"
     assert len(attempts) == 2
     assert app.runtime.runner.retries() == {"conflict": 1}
 
 
-def test_other_errors_are_raised_at_once_and_not_counted(app):
+@pytest.mark.parametrize("read_only", [False, True], ids=["write", "read"])
+def test_other_errors_are_raised_at_once_and_not_counted(app, read_only):
     def fails(tx: Any) -> None:
         raise ValueError("bad input")
 
     with pytest.raises(ValueError):
-        app.runtime.runner.run(fails)
+        app.runtime.runner.run(fails, read_only=read_only)
     assert app.runtime.runner.retries() == {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -67,8 +68,6 @@ class Transaction:
         self.connection = connection
         self.read_only = read_only
         self.db = Db(connection, core.dialect)
-        self.trees = TreeLocks(self.db)
-        self.uow = UnitOfWork(self.db, on_tree=self.trees.lock if locks_trees else None)
         self._locks_trees = locks_trees
         self._now = core.clock.now()
         self._session: EngineSession | None = None
@@ -83,6 +82,15 @@ class Transaction:
         self.committing = False
         # Set when the call is over: its ctx can no longer run anything.
         self.closed = False
+
+    # Made on first use: a read of the facade needs neither (about a third of its shell).
+    @cached_property
+    def trees(self) -> TreeLocks:
+        return TreeLocks(self.db)
+
+    @cached_property
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.db, on_tree=self.trees.lock if self._locks_trees else None)
 
     @property
     def execution(self) -> Execution:
