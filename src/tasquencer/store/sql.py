@@ -244,7 +244,13 @@ class Db:
 
     def write(self, statement: Statement, params: Params) -> None:
         """A statement whose result nobody reads (in `pipelined()`, no round trip of its own)."""
-        self.run_many(statement, (params,))
+        sql, defaults = statement.compiled(self.dialect)
+        row = {**defaults, **params} if defaults else params
+        if AHEAD in self._info:
+            with self._sending_ahead():
+                self.cursor.execute(sql, row)
+        else:
+            self.cursor.execute(sql, row)
 
     def run_many(self, statement: Statement, params: Sequence[Params] | Iterable[Params]) -> None:
         sql, defaults = statement.compiled(self.dialect)
@@ -253,12 +259,8 @@ class Db:
             return
         if AHEAD in self._info:
             with self._sending_ahead():
-                self._execute_rows(sql, rows)
-        else:
-            self._execute_rows(sql, rows)
-
-    def _execute_rows(self, sql: str, rows: Sequence[Params]) -> None:
-        if len(rows) == 1:  # one round trip, where a batch costs a pipeline on PostgreSQL
+                self.cursor.executemany(sql, rows)
+        elif len(rows) == 1:  # one round trip, where a batch costs a pipeline on PostgreSQL
             self.cursor.execute(sql, rows[0])
         else:
             self.cursor.executemany(sql, rows)
