@@ -245,12 +245,13 @@ class Runner:
         try:
             connection = self._held.checkout()
             driver: Any = connection.connection.driver_connection
-            connection.info.pop(database.ROLLED_BACK, None)
-            driver.execute(database.sqlite_begin(read_only=True))
+            info = connection.info
+            info.pop(database.ROLLED_BACK, None)
+            driver.execute("BEGIN")  # deferred: a reader takes no lock
             tx = Transaction(self.core, connection, read_only=True)
             try:
                 result = body(tx)
-                if connection.info.get(database.ROLLED_BACK) or not driver.in_transaction:
+                if info.get(database.ROLLED_BACK) or not driver.in_transaction:
                     raise TransactionAbortedError()
             except BaseException:
                 tx.close()
