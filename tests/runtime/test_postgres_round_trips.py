@@ -20,6 +20,8 @@ import sqlalchemy as sa
 
 import tasquencer as tq
 from tasquencer import Builder
+from tasquencer.store.sql import Statement
+from tasquencer.store.unit_of_work import UnitOfWork
 from tests.helpers import auto_task
 
 pytestmark = pytest.mark.postgres_only
@@ -150,3 +152,32 @@ def test_a_call_whose_tree_is_busy_sees_no_row_before_its_lock_is_refused(app, p
         assert app.runtime.runner.retries()["busy"] >= 1
     finally:
         other.dispose()
+
+
+FORCED_CONFLICT = Statement(
+    sa.text("DO $$ BEGIN RAISE EXCEPTION 'forced conflict' USING ERRCODE = '40001'; END $$")
+)
+
+
+def test_a_conflict_in_the_pipeline_of_the_commit_runs_the_call_again_once(app, monkeypatch):
+    """The last writes go out with the COMMIT: a write refused there (a lost serialization
+    race) aborts the COMMIT queued after it, and the runner runs the call again; what the
+    first attempt wrote is not kept."""
+    ids: list[str] = []
+    api = sequence(app, ids)
+    workflow_id = api.internal_initialize_root_workflow()
+    attempts: list[int] = []
+    flush = UnitOfWork.flush
+
+    def flush_losing_once(self: UnitOfWork) -> None:
+        flush(self)
+        if self.db._pipeline is not None and not attempts:  # the call's last flush
+            attempts.append(1)
+            self.db.write(FORCED_CONFLICT, {})
+
+    monkeypatch.setattr(UnitOfWork, "flush", flush_losing_once)
+    created = api.internal_complete_work_item(ids[0])
+
+    assert attempts == [1] and app.runtime.runner.retries() == {"conflict": 1}
+    assert [item.task_name for item in created] == ["b"]
+    assert [i.task_name for i in api.list_work_items(workflow_id)] == ["a", "b"]  # one b
