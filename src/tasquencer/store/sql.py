@@ -230,7 +230,8 @@ class Db:
         with opened:
             cursor.execute(first_sql, {**first_defaults, **params})
             other = self._driver.execute(second_sql, {**second_defaults, **also_params})
-        return cursor.fetchall(), other.fetchall()
+        with other:
+            return cursor.fetchall(), other.fetchall()
 
     def one(self, statement: Statement, params: Params) -> Row | None:
         cursor = self._execute(statement, params)
