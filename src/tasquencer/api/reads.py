@@ -30,7 +30,6 @@ from tasquencer.store.sql import Params, Row, Statement
 
 # The columns every instance read starts with: path, version name, root workflow id.
 HEAD = len(st.READ_HEAD_COLUMNS)
-_ITEM_END = HEAD + len(st.READ_WORK_ITEM_COLUMNS)
 _TASK, _CONDITION, _WORK_ITEM, _CHILD = 0, 1, 2, 3
 
 
@@ -40,22 +39,27 @@ def workflow_state(tx: Transaction, workflow_name: str, workflow_id: str) -> Wor
 
 
 def work_item_state(tx: Transaction, workflow_name: str, work_item_id: str) -> WorkItemState:
-    return work_item(tx, workflow_name, work_item_id).state
+    row = _work_item_row(tx, st.READ_WORK_ITEM_STATE, workflow_name, work_item_id)
+    return row[HEAD]  # type: ignore[no-any-return]
 
 
 def work_item(tx: Transaction, workflow_name: str, work_item_id: str) -> WorkItem:
+    return WorkItem(*_work_item_row(tx, st.READ_WORK_ITEM, workflow_name, work_item_id)[HEAD:])
+
+
+def _work_item_row(
+    tx: Transaction, statement: Statement, workflow_name: str, work_item_id: str
+) -> Row:
+    """A work item's row (head columns first, its workflow id last), once its id and
+    workflow are checked."""
     given = lookup.id_to_find(work_item_id, "work_item_id")
-    row = tx.db.one(st.READ_WORK_ITEM, {"id": given}) if given is not None else None
+    row = tx.db.one(statement, {"id": given}) if given is not None else None
     if row is None:
         raise lookup.no_work_item(workflow_name, work_item_id)
     _check(
-        tx,
-        row,
-        workflow_name,
-        row[_ITEM_END - 1],
-        lambda: lookup.no_work_item(workflow_name, work_item_id),
+        tx, row, workflow_name, row[-1], lambda: lookup.no_work_item(workflow_name, work_item_id)
     )
-    return WorkItem(*row[HEAD:])
+    return row
 
 
 def task_states(tx: Transaction, workflow_name: str, workflow_id: str) -> dict[str, str]:

@@ -258,6 +258,12 @@ READ_WORK_ITEM = Statement(
     .join_from(work_items, workflows, workflows.c.id == work_items.c.workflow_id)
     .where(work_items.c.id == p("id"))
 )
+# A work item's state and workflow, after the head columns.
+READ_WORK_ITEM_STATE = Statement(
+    sa.select(*READ_HEAD_COLUMNS, work_items.c.state, work_items.c.workflow_id)
+    .join_from(work_items, workflows, workflows.c.id == work_items.c.workflow_id)
+    .where(work_items.c.id == p("id"))
+)
 READ_TASK_STATES = Statement(
     sa.select(*READ_HEAD_COLUMNS, tasks.c.name, tasks.c.state)
     .select_from(workflows.outerjoin(tasks, tasks.c.workflow_id == workflows.c.id))
