@@ -161,6 +161,10 @@ class Wire:
             previous = direction
         return count
 
+    def sent(self, message: str) -> list[str]:
+        """The contents of each message of this kind the client sent ("Query", "Parse")."""
+        return [c for d, m, c in self.messages if d == "F" and m == message]
+
     def completed(self, tag: str) -> int:
         """Commands the server reports done with this tag ("COMMIT", "ROLLBACK")."""
         done = f'"{tag}"'

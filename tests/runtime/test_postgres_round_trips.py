@@ -10,9 +10,9 @@ completion is three round trips".
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,54 +22,14 @@ import tasquencer as tq
 from tasquencer import Builder
 from tasquencer.store.sql import Statement
 from tasquencer.store.unit_of_work import UnitOfWork
-from tests.helpers import auto_task
+from tests.helpers import auto_task, load_benchmark
 
 pytestmark = pytest.mark.postgres_only
 
 
-class Wire:
-    """What the connections a block checks out send and receive, from libpq's trace."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[tuple[str, str, str]] = []  # (direction, message, rest)
-
-    def round_trips(self) -> int:
-        """Times the client sent something, then waited for the server's answer."""
-        count, previous = 0, None
-        for direction, _, _ in self.messages:
-            if direction == "B" and previous == "F":
-                count += 1
-            previous = direction
-        return count
-
-    def sent(self, message: str) -> list[str]:
-        return [rest for d, m, rest in self.messages if d == "F" and m == message]
-
-
-@contextmanager
-def wire(app: tq.App, path: Path) -> Iterator[Wire]:
-    traced: list[Any] = []
-    seen = Wire(path)
-    with path.open("w") as out:
-
-        def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-            dbapi_connection.pgconn.trace(out.fileno())
-            traced.append(dbapi_connection)
-
-        sa.event.listen(app.engine, "checkout", on_checkout)
-        try:
-            yield seen
-        finally:
-            sa.event.remove(app.engine, "checkout", on_checkout)
-            for connection in traced:
-                connection.pgconn.untrace()
-    for line in path.read_text().splitlines():
-        fields = line.split("\t")  # time, direction, length, message, contents
-        if len(fields) < 4:
-            continue  # the rest of a message that spans lines
-        _, direction, _, message, *contents = fields
-        seen.messages.append((direction, message.strip(), " ".join(contents).strip()))
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return load_benchmark("postgres")  # its `Wire`: libpq's trace of what a block sends
 
 
 def sequence(app: tq.App, ids: list[str]) -> tq.WorkflowApi:
@@ -92,13 +52,14 @@ def sequence(app: tq.App, ids: list[str]) -> tq.WorkflowApi:
     return app.register(tq.versions("trips").version("v1", wf)).api("v1")
 
 
-def traced(app: tq.App, tmp_path: Path, call: Callable[[], object]) -> Wire:
-    with wire(app, tmp_path / f"trace-{len(list(tmp_path.iterdir()))}") as seen:
+def traced(bench: ModuleType, app: tq.App, tmp_path: Path, call: Callable[[], object]) -> Any:
+    wire = bench.Wire(app.engine, tmp_path)
+    with wire.traced():
         call()
-    return seen
+    return wire
 
 
-def test_a_completion_is_three_round_trips_and_a_read_two(app, tmp_path):
+def test_a_completion_is_three_round_trips_and_a_read_two(bench, app, tmp_path):
     ids: list[str] = []
     api = sequence(app, ids)
     for _ in range(6):  # past psycopg's prepare threshold, so statements are prepared
@@ -107,17 +68,17 @@ def test_a_completion_is_three_round_trips_and_a_read_two(app, tmp_path):
         api.list_work_items(workflow_id)
     workflow_id = api.internal_initialize_root_workflow()
 
-    completion = traced(app, tmp_path, lambda: api.internal_complete_work_item(ids[-1]))
+    completion = traced(bench, app, tmp_path, lambda: api.internal_complete_work_item(ids[-1]))
     # BEGIN + settings + the tree's lock + the work item + its instance's tasks and conditions;
     # the writes + the audit trail's numbers; the spans + COMMIT.
     assert completion.round_trips() == 3
     assert completion.sent("Query") == []  # no simple query: no BEGIN or COMMIT of its own
     assert completion.sent("Parse") == []  # every statement prepared, none parsed again
 
-    read = traced(app, tmp_path, lambda: api.list_work_items(workflow_id))
+    read = traced(bench, app, tmp_path, lambda: api.list_work_items(workflow_id))
     assert read.round_trips() == 2  # BEGIN + the SELECT; COMMIT
     assert read.sent("Query") == ['"COMMIT"']
-    again = traced(app, tmp_path, lambda: api.internal_complete_work_item(ids[-1]))
+    again = traced(bench, app, tmp_path, lambda: api.internal_complete_work_item(ids[-1]))
     assert again.sent("Parse") == []  # the read kept the prepared statements
     assert again.round_trips() == 3
     assert api.get_workflow_state(workflow_id) == "started"  # the third task's item is open
