@@ -3,9 +3,6 @@ what it holds; cases begun before the audit trail go on, recorded from then on."
 
 from __future__ import annotations
 
-from alembic import command
-from alembic.config import Config
-
 import tasquencer as tq
 from tasquencer.runtime.clock import FakeClock
 from tasquencer.store import database
@@ -18,11 +15,7 @@ def test_a_0005_database_with_a_case_in_flight_upgrades_and_the_case_is_audited_
 ):
     engine = database.create_engine(database_url)
     try:
-        config = Config()
-        config.set_main_option("script_location", str(database.MIGRATIONS))
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0005")
+        database.upgrade_schema(engine, "0005")
     finally:
         engine.dispose()
     clock = FakeClock()

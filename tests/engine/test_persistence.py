@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import orm
 
@@ -524,11 +522,7 @@ def test_a_0001_database_with_a_workflow_in_flight_upgrades_and_the_workflow_fin
 ):
     engine = database.create_engine(database_url)
     try:
-        config = Config()
-        config.set_main_option("script_location", str(database.MIGRATIONS))
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "0001")
+        database.upgrade_schema(engine, "0001")
         with engine.begin() as connection:
             tables = sa.MetaData()
             tables.reflect(connection, only=list(ROWS_0001))

@@ -135,9 +135,10 @@ def is_missing_schema(error: BaseException) -> bool:
     return missing and "tasquencer_" in text
 
 
-def upgrade_schema(engine: sa.Engine) -> None:
-    """Bring the engine's tables to the current schema (a no-op when they are)."""
-    if current_revision(engine) == SCHEMA_HEAD:
+def upgrade_schema(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the engine's tables to the current schema (a no-op when they are), or to an
+    earlier `revision` (the tests of the migrations begin there)."""
+    if revision == "head" and current_revision(engine) == SCHEMA_HEAD:
         return
     from alembic import command
     from alembic.config import Config
@@ -146,7 +147,7 @@ def upgrade_schema(engine: sa.Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def current_revision(engine: sa.Engine) -> str | None:
