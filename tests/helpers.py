@@ -37,15 +37,15 @@ def auto_task(item: WorkItemBuilder | None = None) -> TaskBuilder:
     return Builder.task(item or auto_item()).with_activities(on_enabled=on_enabled)
 
 
-def one_task_workflow(task: Any, name: str = "wf") -> Any:
-    """start -> A -> end."""
+def one_task_workflow(task: Any, name: str = "wf", task_name: str = "A") -> Any:
+    """start -> A (or `task_name`) -> end."""
     return (
         Builder.workflow(name)
         .start_condition("start")
         .end_condition("end")
-        .task("A", task)
-        .connect_condition("start", lambda to: to.task("A"))
-        .connect_task("A", lambda to: to.condition("end"))
+        .task(task_name, task)
+        .connect_condition("start", lambda to: to.task(task_name))
+        .connect_task(task_name, lambda to: to.condition("end"))
     )
 
 

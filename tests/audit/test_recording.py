@@ -12,7 +12,7 @@ import pytest
 
 import tasquencer as tq
 from tasquencer import Builder
-from tests.helpers import auto_task
+from tests.helpers import auto_task, one_task_workflow
 
 ANN = tq.User("ann")
 
@@ -31,14 +31,7 @@ def reviewed() -> Any:
         Builder.work_item_actions().complete(dict[str, Any], complete)
     )
     task = Builder.task(item).with_activities(on_enabled=lambda ctx: ctx.work_item.initialize())
-    return (
-        Builder.workflow("reviewed")
-        .start_condition("start")
-        .end_condition("end")
-        .task("review", task)
-        .connect_condition("start", lambda to: to.task("review"))
-        .connect_task("review", lambda to: to.condition("end"))
-    )
+    return one_task_workflow(task, "reviewed", task_name="review")
 
 
 def with_child() -> Any:
